@@ -1,0 +1,31 @@
+"""Readers, one per file layout, found by name like xarray's backends."""
+
+from __future__ import annotations
+
+from neuralbench.errors import RecipeError
+from neuralbench.readers.base import DIMS, Reader
+from neuralbench.readers.mat import MatDenseReader
+from neuralbench.readers.nwb import NwbTimeSeriesReader, NwbUnitsReader
+
+__all__ = ["DIMS", "READERS", "Reader", "get_reader", "register"]
+
+READERS: dict[str, type[Reader]] = {}
+"""Every known reader by name; the only module-level mutable object of the package."""
+
+
+def register(cls: type[Reader]) -> type[Reader]:
+    """Add a reader class to :data:`READERS` (usable as a class decorator)."""
+    READERS[cls.name] = cls
+    return cls
+
+
+for _cls in (NwbUnitsReader, NwbTimeSeriesReader, MatDenseReader):
+    register(_cls)
+
+
+def get_reader(name: str) -> Reader:
+    """An instance of the reader called ``name``; the error lists the known names."""
+    try:
+        return READERS[name]()
+    except KeyError:
+        raise RecipeError(None, f"unknown reader {name!r}; known: {', '.join(sorted(READERS))}") from None

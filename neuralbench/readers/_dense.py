@@ -1,0 +1,122 @@
+"""Dense count arrays (NWB TimeSeries, MAT variables): checked, transposed and rebinned by block."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import xarray as xr
+
+from neuralbench.binning import rebin_dense
+from neuralbench.errors import ReaderError
+from neuralbench.readers._h5 import get_node, open_h5
+from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
+from neuralbench.segments import segment_bounds
+
+__all__ = ["DenseReader", "check_counts", "rebin_factor"]
+
+_READ_BYTES = 8 << 20  # raw samples read per step inside a block
+
+
+def rebin_factor(path: str, native_bin_s: float, bin_size_s: float) -> int:
+    """How many native samples make one output bin; it must be a whole number."""
+    ratio = bin_size_s / native_bin_s
+    factor = round(ratio)
+    if factor < 1 or not math.isclose(ratio, factor, rel_tol=1e-9):
+        raise ReaderError(
+            path, f"bin width {bin_size_s} s is not a multiple of the native {native_bin_s} s"
+        )
+    return factor
+
+
+def check_counts(path: str, what: str, values: np.ndarray) -> np.ndarray:
+    """Counts must be non-negative whole numbers; float arrays holding such values are accepted."""
+    kind = values.dtype.kind
+    if kind == "b":
+        return values.astype(np.uint8)
+    if kind in "iu":
+        if kind == "i" and values.size and values.min() < 0:
+            raise ReaderError(path, f"{what} holds negative counts (min {values.min()})")
+        return values
+    if kind == "f":
+        if values.size and not np.isfinite(values).all():
+            raise ReaderError(path, f"{what} holds NaN or infinite counts")
+        if values.size and (values.min() < 0 or np.any(values != np.floor(values))):
+            raise ReaderError(path, f"{what} holds float values that are not counts")
+        return values
+    raise ReaderError(path, f"{what} has dtype {values.dtype}, not counts")
+
+
+class DenseReader(Reader):
+    """Shared logic of readers whose data is a (time, unit) or (unit, time) array."""
+
+    def dense_session(
+        self,
+        path: str,
+        inner: str,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        *,
+        time_axis: int,
+        native_bin_s: float,
+        bin_size_s: float,
+        max_tokens: int | None,
+        t0_s: float,
+        loader: str = "h5",
+    ) -> xr.DataArray:
+        """Lazy counts of a 2-D dataset ``inner`` of ``path``.
+
+        ``loader="h5"`` reads hyperslabs of an HDF5 dataset per block; ``"mat5"``
+        loads a MAT v5 variable whole (the format has no partial reads), so the
+        session is one block.
+        """
+        if len(shape) != 2:
+            raise ReaderError(path, f"/{inner} has shape {shape}, expected 2-D (time, unit)")
+        if np.dtype(dtype).kind not in "biuf":
+            raise ReaderError(path, f"/{inner} has dtype {dtype}, not counts")
+        if time_axis not in (0, 1):
+            raise ReaderError(path, f"time_axis must be 0 or 1, got {time_axis}")
+        factor = rebin_factor(path, native_bin_s, bin_size_s)
+        n_units, n_samples = shape[1 - time_axis], shape[time_axis]
+        n_bins = n_samples // factor
+        if n_bins == 0:
+            raise ReaderError(path, f"/{inner} holds {n_samples} samples: not one {bin_size_s} s bin")
+        bounds = segment_bounds(n_units, n_bins, max_tokens)
+        limit = BLOCK_TOKENS if loader == "h5" else math.inf
+        blocks = merge_blocks(bounds, n_units, limit)
+        block = reader_call(
+            _dense_block, path, inner, time_axis=time_axis, factor=factor, loader=loader
+        )
+        attrs = {
+            "bin_size_s": bin_size_s,
+            "t0_s": t0_s,
+            "native_bin_s": native_bin_s,
+            "segment_bins": [list(b) for b in bounds],
+        }
+        return session_array(block, n_units, blocks, name=f"dense-{path}-{inner}", attrs=attrs)
+
+
+def _dense_block(
+    path: str, inner: str, start: int, stop: int, *, time_axis: int, factor: int, loader: str
+) -> np.ndarray:
+    """Counts of output bins ``[start, stop)``, reading raw samples a few MiB at a time."""
+    lo, hi = start * factor, stop * factor
+    if loader == "mat5":
+        from neuralbench.readers.mat import load_mat5_variable
+
+        raw = load_mat5_variable(path, inner)
+        raw = raw[lo:hi] if time_axis == 0 else raw[:, lo:hi]
+        raw = check_counts(path, f"variable {inner}", raw)
+        return rebin_dense(raw.T if time_axis == 0 else raw, factor)
+    with open_h5(path) as f:
+        data = get_node(f, inner, "dataset")
+        n_units = data.shape[1 - time_axis]
+        row_bytes = max(n_units * data.dtype.itemsize, 1)
+        step = max(factor, (_READ_BYTES // row_bytes) // factor * factor)
+        out = []
+        for s0 in range(lo, hi, step):
+            s1 = min(s0 + step, hi)
+            raw = data[s0:s1] if time_axis == 0 else data[:, s0:s1]
+            raw = check_counts(path, f"/{inner}", np.asarray(raw))
+            out.append(rebin_dense(raw.T if time_axis == 0 else raw, factor))
+    return np.concatenate(out, axis=1) if out else np.zeros((n_units, 0), dtype=np.uint16)

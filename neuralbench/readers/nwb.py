@@ -1,0 +1,229 @@
+"""NWB readers: a units table of spike times, and a dense TimeSeries of counts.
+
+Read with h5py rather than pynwb: the tasks need hyperslab reads of one dataset,
+and opening a whole NWB file with pynwb in every block task would cost more than
+the binning itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import xarray as xr
+
+from neuralbench.binning import arange_edges, bin_spike_times, count_bins
+from neuralbench.errors import ReaderError
+from neuralbench.readers._dense import DenseReader
+from neuralbench.readers._h5 import get_node, open_h5
+from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
+from neuralbench.segments import MAX_TOKENS, segment_bounds
+
+__all__ = ["NwbTimeSeriesReader", "NwbUnitsReader"]
+
+logger = logging.getLogger(__name__)
+
+_SCAN = 1 << 20  # spike times read per step while scanning (8 MiB of float64)
+
+
+class NwbUnitsReader(Reader):
+    """A units table (``spike_times`` + ``spike_times_index``) binned into counts."""
+
+    name = "nwb-units"
+    suffixes = (".nwb",)
+    description = "NWB Units table: spike times per unit, binned as the published histogram"
+
+    def open_session(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        group: str = "units",
+        bin_size_s: float = 0.02,
+        time_origin: str = "zero",
+        max_tokens: int | None = MAX_TOKENS,
+    ) -> xr.DataArray:
+        """Scan the spike times (two streaming passes) and return the lazy counts.
+
+        ``time_origin="zero"`` bins from NWB time 0 (the published units recipes);
+        ``"first_spike"`` from the earliest spike of the session.
+        """
+        path = os.fspath(path)
+        if time_origin not in ("zero", "first_spike"):
+            raise ReaderError(path, f"unknown time_origin {time_origin!r}")
+        with open_h5(path) as f:
+            table = get_node(f, group, "units table")
+            st = get_node(table, "spike_times", "spike_times column")
+            ends = _unit_ends(path, table, st)
+            n_units = len(ends)
+            if n_units == 0:
+                raise ReaderError(path, f"units table /{group} has no units")
+            starts = np.concatenate([[0], ends[:-1]])
+            t_min, t_max, n_nan, unsorted = _scan_units(st, ends)
+            if not np.isfinite(t_max):
+                raise ReaderError(path, f"units table /{group} holds no spike times")
+            t0 = 0.0 if time_origin == "zero" else float(t_min)
+            n_bins = count_bins(t0, t_max, bin_size_s)
+            bounds = segment_bounds(n_units, n_bins, max_tokens)
+            blocks = merge_blocks(bounds, n_units, BLOCK_TOKENS)
+            cuts = _block_offsets(st, ends, unsorted, t0, bin_size_s, blocks)
+        if n_nan:
+            logger.warning("%s: %d NaN spike times ignored", path, n_nan)
+        if t_min < t0:
+            logger.warning("%s: spike times before t0=%s are dropped", path, t0)
+        block = reader_call(_units_block, path, group, t0=t0, bin_size_s=bin_size_s, n_bins=n_bins)
+        args = [(cuts[:, i], cuts[:, i + 1], starts, ends, unsorted) for i in range(len(blocks))]
+        attrs = {
+            "bin_size_s": bin_size_s,
+            "t0_s": t0,
+            "segment_bins": [list(b) for b in bounds],
+            "n_nan_spikes": int(n_nan),
+            "unsorted_units": int(np.count_nonzero(unsorted)),
+            "spikes_before_t0": bool(t_min < t0),
+        }
+        return session_array(block, n_units, blocks, name=f"units-{path}", block_args=args, attrs=attrs)
+
+
+def _unit_ends(path: str, table, st) -> np.ndarray:
+    """End offset of each unit in ``spike_times``, checked against its length."""
+    if "spike_times_index" not in table:
+        raise ReaderError(path, f"{table.name} has spike_times but no spike_times_index")
+    index = table["spike_times_index"]
+    if index.dtype.kind not in "iu":
+        raise ReaderError(path, f"{index.name} has dtype {index.dtype}, not integer offsets")
+    ends = np.asarray(index[()], dtype=np.int64).ravel()
+    if ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0):
+        raise ReaderError(path, f"{index.name} is not non-decreasing")
+    if ends.size and ends[-1] > st.shape[0]:
+        raise ReaderError(
+            path, f"{index.name} points past the end of spike_times ({ends[-1]} > {st.shape[0]})"
+        )
+    if st.dtype.kind not in "fiu":
+        raise ReaderError(path, f"{st.name} has dtype {st.dtype}, not numbers")
+    return ends
+
+
+def _scan_units(st, ends: np.ndarray) -> tuple[float, float, int, np.ndarray]:
+    """One pass over the spike times: min, max, NaN count, and which units are unsorted."""
+    n = int(ends[-1]) if ends.size else 0
+    t_min, t_max, n_nan = np.inf, -np.inf, 0
+    unsorted = np.zeros(len(ends), dtype=bool)
+    prev_last, prev_unit = None, -1
+    for c0 in range(0, n, _SCAN):
+        c1 = min(c0 + _SCAN, n)
+        t = np.asarray(st[c0:c1], dtype=np.float64)
+        unit = np.searchsorted(ends, np.arange(c0, c1), side="right")
+        nan = np.isnan(t)
+        if nan.any():
+            n_nan += int(nan.sum())
+            unsorted[np.unique(unit[nan])] = True
+        if (~nan).any():
+            t_min = min(t_min, float(np.nanmin(t)))
+            t_max = max(t_max, float(np.nanmax(t)))
+        down = np.flatnonzero((np.diff(t) < 0) & (unit[1:] == unit[:-1]))
+        unsorted[unit[down]] = True
+        if prev_last is not None and prev_unit == unit[0] and t[0] < prev_last:
+            unsorted[unit[0]] = True
+        prev_last, prev_unit = t[-1], unit[-1]
+    return t_min, t_max, n_nan, unsorted
+
+
+def _block_offsets(st, ends, unsorted, t0, bin_size_s, blocks) -> np.ndarray:
+    """For each unit, the offset in ``spike_times`` where each block starts.
+
+    A sorted unit's spikes of block ``i`` are ``[cuts[u, i], cuts[u, i+1])``; an
+    unsorted unit is read whole by every block (and filtered there).
+    """
+    n_units = len(ends)
+    starts = np.concatenate([[0], ends[:-1]])
+    edges = arange_edges(t0, bin_size_s, np.array([b[0] for b in blocks][1:], dtype=np.int64))
+    k = len(blocks)
+    below = np.zeros((n_units, k), dtype=np.int64)  # spikes of unit u before block i+1 starts
+    n = int(ends[-1]) if ends.size else 0
+    for c0 in range(0, n, _SCAN):
+        c1 = min(c0 + _SCAN, n)
+        t = np.asarray(st[c0:c1], dtype=np.float64)
+        unit = np.searchsorted(ends, np.arange(c0, c1), side="right")
+        slot = np.searchsorted(edges, t, side="right")  # block index of each spike
+        below += np.bincount(unit * k + slot, minlength=n_units * k).reshape(n_units, k)
+    cuts = np.empty((n_units, k + 1), dtype=np.int64)
+    cuts[:, 0] = starts
+    cuts[:, 1:] = starts[:, None] + np.cumsum(below, axis=1)
+    cuts[unsorted, :-1] = starts[unsorted, None]
+    cuts[unsorted, 1:] = ends[unsorted, None]
+    return cuts
+
+
+def _units_block(
+    path: str,
+    group: str,
+    start: int,
+    stop: int,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    unit_starts: np.ndarray,
+    unit_ends: np.ndarray,
+    unsorted: np.ndarray,
+    *,
+    t0: float,
+    bin_size_s: float,
+    n_bins: int,
+) -> np.ndarray:
+    """Counts of bins ``[start, stop)``: read each unit's slice of spike times, bin them once."""
+    with open_h5(path) as f:
+        st = get_node(f, f"{group}/spike_times", "spike_times column")
+        pieces, owners = [], []
+        for u in np.flatnonzero(hi > lo):
+            pieces.append(np.asarray(st[lo[u] : hi[u]], dtype=np.float64))
+            owners.append(np.full(hi[u] - lo[u], u, dtype=np.int64))
+    times = np.concatenate(pieces) if pieces else np.empty(0)
+    units = np.concatenate(owners) if owners else np.empty(0, dtype=np.int64)
+    return bin_spike_times(
+        times, units, len(lo), t0=t0, bin_size_s=bin_size_s, n_bins=n_bins, start=start, stop=stop
+    )
+
+
+class NwbTimeSeriesReader(DenseReader):
+    """A dense TimeSeries of counts (``data`` of shape (time, units) or (units, time))."""
+
+    name = "nwb-timeseries"
+    suffixes = (".nwb",)
+    description = "NWB TimeSeries of binned counts or a spike raster, summed to the bin width"
+
+    def open_session(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        group: str,
+        time_axis: int = 0,
+        native_bin_s: float = 0.02,
+        bin_size_s: float = 0.02,
+        max_tokens: int | None = MAX_TOKENS,
+    ) -> xr.DataArray:
+        """Return the series summed into ``bin_size_s`` bins (trailing partial bin dropped)."""
+        path = os.fspath(path)
+        with open_h5(path) as f:
+            series = get_node(f, group, "TimeSeries")
+            data = get_node(series, "data", "TimeSeries data")
+            shape, dtype = data.shape, data.dtype
+            t0 = _series_start(series)
+        return self.dense_session(
+            path,
+            f"{group}/data",
+            shape,
+            dtype,
+            time_axis=time_axis,
+            native_bin_s=native_bin_s,
+            bin_size_s=bin_size_s,
+            max_tokens=max_tokens,
+            t0_s=t0,
+        )
+
+
+def _series_start(series) -> float:
+    """Time of the first sample: ``starting_time`` or ``timestamps[0]``, else 0."""
+    if "starting_time" in series:
+        return float(series["starting_time"][()])
+    if "timestamps" in series and series["timestamps"].shape[0]:
+        return float(series["timestamps"][0])
+    return 0.0
