@@ -1,0 +1,3 @@
+from neuralbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,321 @@
+"""``build_all``: every stage on a Dask client, resumable, one bad file never stopping the rest.
+
+This is the only module that talks to ``dask.distributed``. It wires library
+functions into tasks and adds no logic of its own to the data:
+
+1. ``session.open_session`` per session file (a task: hashes the file and scans
+   its metadata; returns lazy counts);
+2. ``binning.saturate_lazy`` + ``store.write_blocks`` (one task per time block),
+   then ``store.commit_session`` (attrs + rename into place);
+3. ``export.export_component`` per component, once its sessions are done;
+4. ``merge.merge_components`` over every component folder, in the published order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, Future, as_completed
+
+from neuralbench import __version__, binning, export, merge, store
+from neuralbench.catalog import MERGE_ORDER, RECIPES, Recipe, get_recipe
+from neuralbench.errors import NeuralbenchError, SourceError
+from neuralbench.session import SessionRef, find_sessions, open_session
+from neuralbench.shards import DEFAULT_SHARD_BYTES
+from neuralbench.sources.local import list_files
+
+__all__ = ["REPORT", "build_all"]
+
+logger = logging.getLogger(__name__)
+
+REPORT = "report.json"
+CORPUS_DIR = "corpus"
+
+Progress = Callable[[int, int, dict[str, Any]], None]
+
+
+def build_all(
+    raw_root: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    only: Iterable[str] | None = None,
+    client: Client | None = None,
+    *,
+    seed: int = 0,
+    test_size: float = 0.01,
+    split_by: merge.SplitBy | str = merge.SplitBy.SESSION,
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Build components from ``raw_root`` into ``out_dir``: zarr, parquet, merged corpus.
+
+    Parameters
+    ----------
+    raw_root
+        ``RAW/<component>/...`` as the sources' own tools leave it.
+    out_dir
+        Receives ``zarr/``, ``components/``, ``corpus/`` and ``report.json``.
+    only
+        Component names; default every known component with a folder under ``raw_root``.
+    client
+        A ``distributed.Client``; ``None`` starts a LocalCluster sized to the
+        machine and closes it afterwards.
+    seed, test_size, split_by
+        The merge's shuffle and test split (see :func:`neuralbench.merge.split_rows`).
+    progress
+        Called as ``progress(done, total, entry)`` when a session finishes.
+
+    Returns
+    -------
+    dict
+        The report also written to ``out_dir/report.json``: ``ok``, one entry per
+        session (``sessions``), the components and the corpus.
+    """
+    raw_root, out_dir = Path(raw_root), Path(out_dir)
+    names = _component_names(raw_root, only)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    own = client is None
+    if own:
+        client = _local_client()
+    logger.info("dask dashboard: %s", client.dashboard_link)
+    try:
+        build = _Build(client, raw_root, out_dir, progress)
+        report = build.run([get_recipe(n) for n in names])
+        corpus = _merge(client, out_dir, seed, test_size, split_by, max_shard_bytes)
+        report["corpus"] = corpus
+    finally:
+        if own:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    report["ok"] = (
+        all(s["status"] != "failed" for s in report["sessions"])
+        and all(c.get("error") is None for c in report["components"].values())
+        and "error" not in report["corpus"]
+    )
+    _write_json(out_dir / REPORT, report)
+    return report
+
+
+def _local_client() -> Client:
+    """A LocalCluster sized to the machine: one single-threaded process per core.
+
+    Processes, not threads: h5py serialises reads behind a global lock.
+    """
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True)
+    return Client(cluster)
+
+
+def _component_names(raw_root: Path, only: Iterable[str] | None) -> list[str]:
+    """Requested components in merge order; default: those with a raw folder."""
+    if only is not None:
+        wanted = list(dict.fromkeys(only))
+        for name in wanted:
+            get_recipe(name)
+    else:
+        wanted = [n for n in RECIPES if (raw_root / n).is_dir()]
+        if not wanted:
+            raise SourceError(raw_root, f"no component folder found (expected some of {', '.join(RECIPES)})")
+    order = {n: i for i, n in enumerate(MERGE_ORDER)}
+    return sorted(wanted, key=lambda n: order.get(n, len(order)))
+
+
+class _Build:
+    """The per-session state machine: open -> write -> commit, then export per component."""
+
+    def __init__(self, client: Client, raw_root: Path, out_dir: Path, progress: Progress | None):
+        self.client, self.raw, self.out, self.progress = client, raw_root, out_dir, progress
+        self.entries: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.started: dict[tuple[str, str, str], float] = {}
+        self.stage: dict[Future, tuple[str, tuple[str, str, str], Any]] = {}
+        self.pending: dict[str, int] = {}
+        self.components: dict[str, dict[str, Any]] = {}
+        self.refs: dict[str, list[SessionRef]] = {}
+        self.recipes: dict[str, Recipe] = {}
+        self.stage_attrs: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.done = 0
+
+    def run(self, recipes: list[Recipe]) -> dict[str, Any]:
+        seq = as_completed()
+        for recipe in recipes:
+            self.recipes[recipe.name] = recipe
+            self.components[recipe.name] = {"sessions": 0, "error": None}
+            try:
+                refs = find_sessions(recipe, list_files(self.raw / recipe.name))
+                if not refs:
+                    raise SourceError(self.raw / recipe.name, "no session files found")
+            except NeuralbenchError as exc:
+                self.components[recipe.name]["error"] = str(exc)
+                continue
+            self.refs[recipe.name] = refs
+            self.pending[recipe.name] = len(refs)
+            self.client.submit(store.init_component, self.out, recipe.name, [r.subject_id for r in refs]).result()
+            seen: dict[tuple[str, str], str] = {}
+            for ref in refs:
+                key = (recipe.name, ref.subject_id, ref.session_id)
+                self.entries[key] = _entry(ref)
+                self.started[key] = time.perf_counter()
+                if (ref.subject_id, ref.session_id) in seen:
+                    other = seen[(ref.subject_id, ref.session_id)]
+                    self._fail(key, f"{ref.source_file}: same subject_id/session_id as {other}", seq)
+                    continue
+                seen[(ref.subject_id, ref.session_id)] = ref.source_file
+                if self._is_built(recipe, ref):
+                    self._finish(key, "skipped", store.session_attrs(self.out, *key), seq)
+                    continue
+                fut = self.client.submit(open_session, recipe, self.raw, ref, pure=False)
+                self.stage[fut] = ("open", key, ref)
+                seq.add(fut)
+        for fut in seq:
+            kind, key, ref = self.stage.pop(fut)
+            if fut.status == "error":
+                self._fail(key, _error_text(fut.exception(), self.raw / key[0] / ref.source_file), seq)
+                if kind != "open":
+                    self.client.submit(store.discard_partial, self.out, *key).result()
+            elif kind == "open":
+                self._write(key, ref, fut.result(), seq)
+            elif kind == "write":
+                attrs = self.stage_attrs.pop(key)
+                nxt = self.client.submit(store.commit_session, self.out, *key, attrs, fut, pure=False)
+                self.stage[nxt] = ("commit", key, ref)
+                seq.add(nxt)
+            elif kind == "commit":
+                self._finish(key, "built", fut.result(), seq)
+            elif kind == "export":
+                manifest = fut.result()
+                self.components[key[0]].update(rows=manifest["rows"], tokens=manifest["tokens"])
+        return {
+            "neuralbench_version": __version__,
+            "sessions": list(self.entries.values()),
+            "components": self.components,
+        }
+
+    def _is_built(self, recipe: Recipe, ref: SessionRef) -> bool:
+        attrs = store.session_attrs(self.out, recipe.name, ref.subject_id, ref.session_id)
+        if not attrs or attrs.get("recipe_token") != recipe.token():
+            return False
+        try:
+            size = (self.raw / recipe.name / ref.source_file).stat().st_size
+        except OSError:
+            return False
+        return attrs.get("source_size_bytes") == size and attrs.get("source_file") == ref.source_file
+
+    def _write(self, key, ref: SessionRef, counts, seq: as_completed) -> None:
+        sat, stats = binning.saturate_lazy(counts)
+        seg = counts.attrs["segment_bins"][0]
+        target = store.create_partial(self.out, *key, tuple(counts.shape), seg[1] - seg[0])
+        attrs = dict(
+            counts.attrs,
+            n_units=int(counts.shape[0]),
+            n_bins=int(counts.shape[1]),
+            tokens=int(counts.size),
+            segments=len(counts.attrs["segment_bins"]),
+        )
+        self.stage_attrs[key] = attrs
+        fut = self.client.compute(store.write_blocks(sat, target, stats))
+        self.stage[fut] = ("write", key, ref)
+        seq.add(fut)
+
+    def _fail(self, key, text: str, seq: as_completed) -> None:
+        logger.error("%s", text)
+        self.stage_attrs.pop(key, None)
+        self._finish(key, "failed", None, seq, error=text)
+
+    def _finish(self, key, status: str, attrs: dict | None, seq: as_completed, error: str | None = None) -> None:
+        entry = self.entries[key]
+        entry.update(status=status, error=error, seconds=round(time.perf_counter() - self.started[key], 3))
+        if attrs:
+            entry.update(
+                tokens=attrs.get("tokens", 0),
+                segments=attrs.get("segments", 0),
+                clipped_bins=attrs.get("n_clipped_bins", 0),
+                spikes=attrs.get("n_spikes", 0),
+                units=attrs.get("n_units", 0),
+            )
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, len(self.entries), entry)
+        name = key[0]
+        self.pending[name] -= 1
+        if self.pending[name] == 0:
+            self._export(name, seq)
+
+    def _export(self, name: str, seq: as_completed) -> None:
+        ok = [
+            (r.subject_id, r.session_id)
+            for r in self.refs[name]
+            if self.entries[(name, r.subject_id, r.session_id)]["status"] != "failed"
+        ]
+        self.components[name]["sessions"] = len(ok)
+        if not ok:
+            self.components[name]["error"] = "no session was built"
+            return
+        recipe = self.recipes[name]
+        fut = self.client.submit(
+            export.export_component, self.out, name, ok, card=_card_info(recipe), pure=False
+        )
+        self.stage[fut] = ("export", (name, "", ""), None)
+        seq.add(fut)
+
+
+def _entry(ref: SessionRef) -> dict[str, Any]:
+    return {**asdict(ref), "status": "pending", "tokens": 0, "segments": 0, "clipped_bins": 0,
+            "spikes": 0, "seconds": 0.0, "error": None}
+
+
+def _error_text(exc: BaseException | None, path: Path) -> str:
+    if isinstance(exc, NeuralbenchError):
+        return str(exc)
+    return f"{path}: {type(exc).__name__}: {exc}"
+
+
+def _card_info(recipe: Recipe) -> dict[str, Any]:
+    src = recipe.source
+    source = f"DANDI:{src.dandiset}@{src.version}" if hasattr(src, "dandiset") else f"{src.kind}:{src.record}"
+    return {
+        "name": recipe.name,
+        "source": source,
+        "license": recipe.license,
+        "cite": recipe.cite,
+        "fixes": list(recipe.fixes),
+        "published_sessions": recipe.expect.sessions,
+        "published_tokens": recipe.expect.tokens,
+        "built_with": f"neuralbench {__version__}",
+        "summary": f"Spike counts of the `{recipe.name}` component, one row per segment of <= 10M tokens.",
+    }
+
+
+def _merge(client: Client, out_dir: Path, seed, test_size, split_by, max_shard_bytes) -> dict[str, Any]:
+    """Merge every finished component folder under ``out_dir`` (not only this run's)."""
+    dirs = [export.component_dir(out_dir, n) for n in MERGE_ORDER if export.read_manifest(export.component_dir(out_dir, n))]
+    if not dirs:
+        return {"error": "no component was built"}
+    card = {
+        "components": {d.name: _card_info(get_recipe(d.name)) for d in dirs},
+        "built_with": f"neuralbench {__version__}",
+        "summary": "Spike counts of primate neurons in 20 ms bins (units x bins, uint8), one row per "
+        "segment of at most 10M tokens, shuffled with a fixed seed; the test split holds whole sessions.",
+    }
+    try:
+        return client.submit(
+            merge.merge_components, dirs, out_dir / CORPUS_DIR, seed=seed, test_size=test_size,
+            split_by=split_by, max_shard_bytes=max_shard_bytes, card=card, pure=False,
+        ).result()
+    except Exception as exc:  # the sessions stay built; the report says why the merge failed
+        logger.error("merge failed: %s", exc)
+        return {"error": _error_text(exc, out_dir / CORPUS_DIR)}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)

@@ -1,0 +1,61 @@
+"""A session: one recipe applied to one raw file, with its provenance."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import xarray as xr
+
+from neuralbench import __version__
+from neuralbench.catalog import Recipe
+from neuralbench.readers import get_reader
+from neuralbench.sources.local import sha256_file
+
+__all__ = ["SessionRef", "find_sessions", "open_session"]
+
+
+@dataclass(frozen=True)
+class SessionRef:
+    """Where a session comes from and what it is called."""
+
+    component: str
+    source_file: str  # relative to RAW/<component>
+    subject_id: str
+    session_id: str
+
+
+def find_sessions(recipe: Recipe, files: list[str]) -> list[SessionRef]:
+    """The recipe's sessions among ``files`` (relative paths), in build order."""
+    refs = []
+    for rel in recipe.select(files):
+        subject, session = recipe.ids.of(rel)
+        refs.append(SessionRef(recipe.name, rel, subject, session))
+    return refs
+
+
+def open_session(recipe: Recipe, raw_root: str | os.PathLike[str], ref: SessionRef) -> xr.DataArray:
+    """Open ``ref`` with the recipe's reader: lazy uint16 counts plus provenance attrs.
+
+    Hashes the source file (the digest goes into the zarr attrs and lets a
+    rerun tell a changed file from a finished one).
+    """
+    path = Path(raw_root) / recipe.name / ref.source_file
+    counts = get_reader(recipe.reader).open_session(
+        path, max_tokens=recipe.max_tokens, **dict(recipe.params)
+    )
+    counts.attrs.update(
+        source_dataset=recipe.name,
+        subject_id=ref.subject_id,
+        session_id=ref.session_id,
+        source_file=ref.source_file,
+        source_sha256=sha256_file(path),
+        source_size_bytes=path.stat().st_size,
+        recipe=recipe.name,
+        recipe_token=recipe.token(),
+        reader=recipe.reader,
+        fixes=list(recipe.fixes),
+        neuralbench_version=__version__,
+    )
+    return counts

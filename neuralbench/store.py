@@ -1,0 +1,219 @@
+"""The intermediate zarr store: one group per component, one array per session.
+
+Layout: ``OUT/zarr/<component>.zarr/<subject_id>/<session_id>``, a uint8 array with
+dims ``(unit, time)`` chunked along time by segment, its attrs the session's
+provenance. A session is written under ``OUT/zarr/.partial/`` and renamed into
+place when whole, so an array at its final path is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+import zarr
+
+from neuralbench.readers.base import DIMS
+from neuralbench.segments import segment_ids
+
+__all__ = [
+    "commit_session",
+    "component_path",
+    "create_partial",
+    "discard_partial",
+    "init_component",
+    "iter_segments",
+    "open_corpus",
+    "open_session",
+    "session_attrs",
+    "stored_sessions",
+    "write_blocks",
+]
+
+ZARR_DIR = "zarr"
+_PARTIAL = ".partial"
+
+
+def component_path(out_dir: str | os.PathLike[str], name: str) -> Path:
+    """``OUT/zarr/<name>.zarr``."""
+    return Path(out_dir) / ZARR_DIR / f"{name}.zarr"
+
+
+def _partial_path(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> Path:
+    return Path(out_dir) / ZARR_DIR / _PARTIAL / name / subject / session
+
+
+def session_attrs(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> dict | None:
+    """The attrs of a complete stored session, or None when it is not there."""
+    meta = component_path(out_dir, name) / subject / session / "zarr.json"
+    try:
+        return json.loads(meta.read_text()).get("attributes", {})
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def create_partial(
+    out_dir: str | os.PathLike[str],
+    name: str,
+    subject: str,
+    session: str,
+    shape: tuple[int, int],
+    segment_bins: int,
+) -> zarr.Array:
+    """An empty uint8 array under the partial folder, one chunk per segment.
+
+    Any leftover of an interrupted write is removed first.
+    """
+    path = _partial_path(out_dir, name, subject, session)
+    if path.exists():
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return zarr.create_array(
+        store=str(path),
+        shape=shape,
+        chunks=(max(shape[0], 1), max(segment_bins, 1)),
+        dtype="uint8",
+        fill_value=0,
+        dimension_names=list(DIMS),
+    )
+
+
+def init_component(out_dir: str | os.PathLike[str], name: str, subjects: list[str]) -> Path:
+    """Create the component group and its subject groups (before sessions are written).
+
+    Done once, up front, so that parallel session writes never race on group metadata.
+    """
+    root = component_path(out_dir, name)
+    group = zarr.open_group(str(root), mode="a")
+    if group.attrs.get("source_dataset") != name:
+        group.attrs["source_dataset"] = name
+    for subject in sorted(set(subjects)):
+        if not (root / subject / "zarr.json").exists():
+            group.require_group(subject)
+    return root
+
+
+def write_blocks(counts: xr.DataArray, target: zarr.Array, stats: Any) -> Any:
+    """A lazy write of uint8 ``counts`` into ``target`` that yields ``stats`` when done.
+
+    ``stats`` is a lazy value computed from the same blocks (see
+    :func:`neuralbench.binning.saturate_lazy`), so computing the result runs each
+    block once.
+    """
+    import dask
+
+    stored = da.store(counts.data, target, lock=False, compute=False)
+    return dask.delayed(_after, pure=True)(stats, stored)
+
+
+def _after(value: Any, _done: Any) -> Any:
+    return value
+
+
+def discard_partial(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> None:
+    """Remove what a failed write left under the partial folder."""
+    path = _partial_path(out_dir, name, subject, session)
+    if path.exists():
+        shutil.rmtree(path)
+    for parent in (path.parent, path.parent.parent, path.parent.parent.parent):
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            break
+
+
+def commit_session(
+    out_dir: str | os.PathLike[str],
+    name: str,
+    subject: str,
+    session: str,
+    attrs: Mapping[str, Any],
+    stats: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the provenance attrs (plus the write's ``stats``) and move the array into place.
+
+    Returns the attrs as stored.
+    """
+    src = _partial_path(out_dir, name, subject, session)
+    final_attrs = dict(sorted({**attrs, **(stats or {})}.items()))
+    zarr.open_array(str(src), mode="r+").attrs.put(final_attrs)
+    dst = component_path(out_dir, name) / subject / session
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.replace(src, dst)
+    discard_partial(out_dir, name, subject, session)  # tidy the emptied partial folders
+    return final_attrs
+
+
+def stored_sessions(out_dir: str | os.PathLike[str], name: str) -> list[tuple[str, str]]:
+    """``(subject_id, session_id)`` of every complete session of a component."""
+    root = component_path(out_dir, name)
+    found = []
+    if root.is_dir():
+        for meta in sorted(root.glob("*/*/zarr.json")):
+            if json.loads(meta.read_text()).get("node_type") == "array":
+                found.append((meta.parent.parent.name, meta.parent.name))
+    return found
+
+
+def open_session(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> xr.DataArray:
+    """A stored session as a lazy ``(unit, time)`` DataArray with its provenance attrs.
+
+    A non-index ``time_s`` coordinate (bin start times) is lazy too.
+    """
+    arr = zarr.open_array(str(component_path(out_dir, name) / subject / session), mode="r")
+    attrs = dict(arr.attrs)
+    data = da.from_zarr(arr)
+    n_bins = arr.shape[1]
+    chunk = arr.chunks[1]
+    time_s = attrs.get("t0_s", 0.0) + attrs.get("bin_size_s", 0.02) * da.arange(
+        n_bins, chunks=chunk, dtype=np.float64
+    )
+    return xr.DataArray(
+        data,
+        dims=DIMS,
+        coords={"time_s": ("time", time_s)},
+        name="spike_counts",
+        attrs=attrs,
+    )
+
+
+def iter_segments(
+    out_dir: str | os.PathLike[str], name: str, subject: str, session: str
+) -> Iterator[tuple[str, np.ndarray]]:
+    """``(segment_id, counts)`` of a stored session, reading one segment at a time."""
+    arr = zarr.open_array(str(component_path(out_dir, name) / subject / session), mode="r")
+    bounds = arr.attrs.get("segment_bins") or [[0, arr.shape[1]]]
+    for seg_id, (start, stop) in zip(segment_ids(len(bounds)), bounds, strict=True):
+        yield seg_id, np.asarray(arr[:, start:stop])
+
+
+def open_corpus(out_dir: str | os.PathLike[str]) -> xr.DataTree:
+    """The whole zarr store as a lazy ``DataTree``: ``/<component>/<subject>/<session>``.
+
+    Each session node holds a Dataset with ``spike_counts`` (dims unit, time) and
+    the session's provenance as attrs; nothing is loaded.
+
+    Examples
+    --------
+    >>> tree = open_corpus("demo-out")  # doctest: +SKIP
+    >>> tree["churchland/sub-Jenkins"].children  # doctest: +SKIP
+    """
+    nodes: dict[str, xr.Dataset] = {}
+    zroot = Path(out_dir) / ZARR_DIR
+    for comp in sorted(zroot.glob("*.zarr")):
+        name = comp.name[: -len(".zarr")]
+        nodes[f"/{name}"] = xr.Dataset(attrs={"source_dataset": name})
+        for subject, session in stored_sessions(out_dir, name):
+            counts = open_session(out_dir, name, subject, session)
+            nodes[f"/{name}/{subject}/{session}"] = xr.Dataset(
+                {"spike_counts": counts}, attrs=counts.attrs
+            )
+    return xr.DataTree.from_dict(nodes)
