@@ -19,7 +19,7 @@ __all__ = ["write_card"]
 def _yaml_header(splits: Mapping[str, tuple[int, int]], licenses: Sequence[str]) -> str:
     """YAML: license, one ``default`` config whose splits are ``data/<split>-*``, features."""
     data = DatasetCardData(
-        license=sorted(set(licenses)) or None,
+        license=sorted({lic.lower() for lic in licenses}) or None,
         task_categories=["time-series-forecasting"],
         tags=["neuroscience", "spiking-neurons", "primate", "neuralbench"],
         configs=[
@@ -101,7 +101,7 @@ def write_card(
         f"Built with {built_with}; each component's recipe pins its source.",
         "",
     ]
-    card = DatasetCard(f"---\n{_yaml_header(splits, licenses)}---\n\n" + "\n".join(body))
+    card = DatasetCard(f"---\n{_yaml_header(splits, licenses).strip()}\n---\n\n" + "\n".join(body))
     path = Path(folder) / "README.md"
     tmp = path.with_name(".README.md.partial")
     tmp.write_text(str(card), encoding="utf-8")

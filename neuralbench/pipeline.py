@@ -31,7 +31,7 @@ from neuralbench.session import SessionRef, find_sessions, open_session
 from neuralbench.shards import DEFAULT_SHARD_BYTES
 from neuralbench.sources.local import list_files
 
-__all__ = ["REPORT", "build_all"]
+__all__ = ["REPORT", "build_all", "resolve_components"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def build_all(
         session (``sessions``), the components and the corpus.
     """
     raw_root, out_dir = Path(raw_root), Path(out_dir)
-    names = _component_names(raw_root, only)
+    names = resolve_components(raw_root, only)
     out_dir.mkdir(parents=True, exist_ok=True)
     own = client is None
     if own:
@@ -115,8 +115,11 @@ def _local_client() -> Client:
     return Client(cluster)
 
 
-def _component_names(raw_root: Path, only: Iterable[str] | None) -> list[str]:
-    """Requested components in merge order; default: those with a raw folder."""
+def resolve_components(raw_root: Path, only: Iterable[str] | None) -> list[str]:
+    """Requested components in merge order; default: those with a raw folder.
+
+    Raises a NeuralbenchError for an unknown name or a raw root with no component.
+    """
     if only is not None:
         wanted = list(dict.fromkeys(only))
         for name in wanted:
@@ -177,7 +180,9 @@ class _Build:
                 seq.add(fut)
         for fut in seq:
             kind, key, ref = self.stage.pop(fut)
-            if fut.status == "error":
+            if fut.status == "error" and kind == "export":
+                self.components[key[0]]["error"] = _error_text(fut.exception(), self.out)
+            elif fut.status == "error":
                 self._fail(key, _error_text(fut.exception(), self.raw / key[0] / ref.source_file), seq)
                 if kind != "open":
                     self.client.submit(store.discard_partial, self.out, *key).result()
