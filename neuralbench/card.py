@@ -44,17 +44,17 @@ def component_table(components: Sequence[Mapping[str, Any]]) -> str:
         "|---|---:|---:|---:|---:|---|---|",
     ]
     for c in components:
-        lines.append(
-            "| {name} | {sessions} | {pub_sessions} | {tokens:,} | {pub_tokens} | {source} | {license} |".format(
-                name=c["name"],
-                sessions=c.get("sessions", 0),
-                pub_sessions=c.get("published_sessions") or "",
-                tokens=c.get("tokens", 0),
-                pub_tokens=f"{c['published_tokens']:,}" if c.get("published_tokens") else "",
-                source=c.get("source", ""),
-                license=c.get("license", ""),
-            )
-        )
+        pub_tokens = f"{c['published_tokens']:,}" if c.get("published_tokens") else ""
+        cells = [
+            c["name"],
+            c.get("sessions", 0),
+            c.get("published_sessions") or "",
+            f"{c.get('tokens', 0):,}",
+            pub_tokens,
+            c.get("source", ""),
+            c.get("license", ""),
+        ]
+        lines.append("| " + " | ".join(str(x) for x in cells) + " |")
     return "\n".join(lines)
 
 
@@ -84,7 +84,7 @@ def write_card(
         "",
         "| column | type | value |",
         "|---|---|---|",
-        "| spike_counts | List(List(uint8)) | units x time bins (20 ms unless the component says otherwise) |",
+        "| spike_counts | List(List(uint8)) | units x time bins (20 ms unless a component says otherwise) |",
         "| subject_id | string | folder holding the source file, or the recipe's fixed name |",
         "| session_id | string | the source file's stem, or the recipe's fixed name |",
         "| segment_id | string | `segment_0`, `segment_1`, ... (at most ~10M tokens each) |",

@@ -82,7 +82,13 @@ def export_component(
         components=[summary],
         built_with=card.get("built_with", "neuralbench"),
     )
-    manifest = {"name": name, "rows": rows, "tokens": tokens, "sessions": len(sessions), "inputs": inputs}
+    manifest = {
+        "name": name,
+        "rows": rows,
+        "tokens": tokens,
+        "sessions": len(sessions),
+        "inputs": inputs,
+    }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     if final.exists():
         shutil.rmtree(final)
@@ -92,4 +98,10 @@ def export_component(
 
 def _fingerprint(out_dir, name: str, subject: str, session: str) -> list[Any]:
     attrs = session_attrs(out_dir, name, subject, session) or {}
-    return [subject, session, attrs.get("source_sha256"), attrs.get("recipe_token"), attrs.get("tokens")]
+    return [
+        subject,
+        session,
+        attrs.get("source_sha256"),
+        attrs.get("recipe_token"),
+        attrs.get("tokens"),
+    ]

@@ -29,7 +29,7 @@ __all__ = ["SplitBy", "merge_components", "split_rows"]
 logger = logging.getLogger(__name__)
 
 
-class SplitBy(str, enum.Enum):
+class SplitBy(enum.StrEnum):
     """How the test split is drawn."""
 
     SESSION = "session"  # whole sessions: no session in both splits (our default)
@@ -73,7 +73,9 @@ def split_rows(
     return rng.permutation(train), rng.permutation(test_arr)
 
 
-def _row_index(component_dirs: Sequence[Path]) -> tuple[list[Path], list[tuple[int, int, int]], list]:
+def _row_index(
+    component_dirs: Sequence[Path],
+) -> tuple[list[Path], list[tuple[int, int, int]], list]:
     """Every row of every component: (file, row group, row in group) and its session key."""
     files: list[Path] = []
     where: list[tuple[int, int, int]] = []
@@ -134,8 +136,14 @@ def merge_components(
     components = []
     for d in dirs:
         m = read_manifest(d) or {}
-        components.append(dict((card or {}).get("components", {}).get(d.name, {}), name=d.name,
-                               sessions=m.get("sessions", 0), tokens=m.get("tokens", 0)))
+        components.append(
+            dict(
+                (card or {}).get("components", {}).get(d.name, {}),
+                name=d.name,
+                sessions=m.get("sessions", 0),
+                tokens=m.get("tokens", 0),
+            )
+        )
     write_card(
         tmp,
         title="neuralbench primate corpus",

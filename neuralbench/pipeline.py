@@ -161,7 +161,9 @@ class _Build:
                 continue
             self.refs[recipe.name] = refs
             self.pending[recipe.name] = len(refs)
-            self.client.submit(store.init_component, self.out, recipe.name, [r.subject_id for r in refs]).result()
+            self.client.submit(
+                store.init_component, self.out, recipe.name, [r.subject_id for r in refs]
+            ).result()
             seen: dict[tuple[str, str], str] = {}
             for ref in refs:
                 key = (recipe.name, ref.subject_id, ref.session_id)
@@ -235,7 +237,9 @@ class _Build:
         self.stage_attrs.pop(key, None)
         self._finish(key, "failed", None, seq, error=text)
 
-    def _finish(self, key, status: str, attrs: dict | None, seq: as_completed, error: str | None = None) -> None:
+    def _finish(
+        self, key, status: str, attrs: dict | None, seq: as_completed, error: str | None = None
+    ) -> None:
         entry = self.entries[key]
         entry.update(status=status, error=error, seconds=round(time.perf_counter() - self.started[key], 3))
         if attrs:
@@ -273,8 +277,16 @@ class _Build:
 
 
 def _entry(ref: SessionRef) -> dict[str, Any]:
-    return {**asdict(ref), "status": "pending", "tokens": 0, "segments": 0, "clipped_bins": 0,
-            "spikes": 0, "seconds": 0.0, "error": None}
+    return {
+        **asdict(ref),
+        "status": "pending",
+        "tokens": 0,
+        "segments": 0,
+        "clipped_bins": 0,
+        "spikes": 0,
+        "seconds": 0.0,
+        "error": None,
+    }
 
 
 def _error_text(exc: BaseException | None, path: Path) -> str:
@@ -301,7 +313,11 @@ def _card_info(recipe: Recipe) -> dict[str, Any]:
 
 def _merge(client: Client, out_dir: Path, seed, test_size, split_by, max_shard_bytes) -> dict[str, Any]:
     """Merge every finished component folder under ``out_dir`` (not only this run's)."""
-    dirs = [export.component_dir(out_dir, n) for n in MERGE_ORDER if export.read_manifest(export.component_dir(out_dir, n))]
+    dirs = [
+        export.component_dir(out_dir, n)
+        for n in MERGE_ORDER
+        if export.read_manifest(export.component_dir(out_dir, n))
+    ]
     if not dirs:
         return {"error": "no component was built"}
     card = {
@@ -312,8 +328,15 @@ def _merge(client: Client, out_dir: Path, seed, test_size, split_by, max_shard_b
     }
     try:
         return client.submit(
-            merge.merge_components, dirs, out_dir / CORPUS_DIR, seed=seed, test_size=test_size,
-            split_by=split_by, max_shard_bytes=max_shard_bytes, card=card, pure=False,
+            merge.merge_components,
+            dirs,
+            out_dir / CORPUS_DIR,
+            seed=seed,
+            test_size=test_size,
+            split_by=split_by,
+            max_shard_bytes=max_shard_bytes,
+            card=card,
+            pure=False,
         ).result()
     except Exception as exc:  # the sessions stay built; the report says why the merge failed
         logger.error("merge failed: %s", exc)

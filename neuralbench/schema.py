@@ -37,7 +37,6 @@ def segment_table(
     rows = pa.ListArray.from_arrays(inner_offsets, pa.array(counts.ravel(), type=pa.uint8()))
     outer = pa.ListArray.from_arrays(pa.array([0, n_units], type=pa.int32()), rows)
     columns = [outer] + [
-        pa.array([v], type=pa.string())
-        for v in (subject_id, session_id, segment_id, source_dataset)
+        pa.array([v], type=pa.string()) for v in (subject_id, session_id, segment_id, source_dataset)
     ]
     return pa.Table.from_arrays(columns, schema=SCHEMA)

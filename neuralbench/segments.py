@@ -10,9 +10,7 @@ MAX_TOKENS = 10_000_000
 """Token limit of one row (units x bins) in the published corpus."""
 
 
-def segment_bounds(
-    n_units: int, n_bins: int, max_tokens: int | None = MAX_TOKENS
-) -> list[tuple[int, int]]:
+def segment_bounds(n_units: int, n_bins: int, max_tokens: int | None = MAX_TOKENS) -> list[tuple[int, int]]:
     """Return the ``[start, stop)`` bin ranges of a session's segments.
 
     For ``n_units * n_bins > max_tokens`` (strictly): ``k = ceil(n*T / L)``

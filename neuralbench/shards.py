@@ -28,7 +28,9 @@ class ShardWriter:
     without an exception.
     """
 
-    def __init__(self, folder: str | os.PathLike[str], split: str, max_shard_bytes: int = DEFAULT_SHARD_BYTES):
+    def __init__(
+        self, folder: str | os.PathLike[str], split: str, max_shard_bytes: int = DEFAULT_SHARD_BYTES
+    ):
         self.folder = Path(folder)
         self.split = split
         self.max_shard_bytes = max_shard_bytes

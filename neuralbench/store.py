@@ -213,7 +213,5 @@ def open_corpus(out_dir: str | os.PathLike[str]) -> xr.DataTree:
         nodes[f"/{name}"] = xr.Dataset(attrs={"source_dataset": name})
         for subject, session in stored_sessions(out_dir, name):
             counts = open_session(out_dir, name, subject, session)
-            nodes[f"/{name}/{subject}/{session}"] = xr.Dataset(
-                {"spike_counts": counts}, attrs=counts.attrs
-            )
+            nodes[f"/{name}/{subject}/{session}"] = xr.Dataset({"spike_counts": counts}, attrs=counts.attrs)
     return xr.DataTree.from_dict(nodes)

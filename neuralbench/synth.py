@@ -19,7 +19,7 @@ __all__ = ["LAYOUTS", "Scale", "write_raw_tree"]
 
 logger = logging.getLogger(__name__)
 
-_START = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+_START = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,7 @@ def _aux_nwb(path: Path, subject: str) -> Path:
     from pynwb import TimeSeries
 
     nwb = _nwbfile(path.stem, subject)
-    nwb.add_acquisition(
-        TimeSeries(name="position", data=np.zeros((10, 2)), unit="m", rate=100.0)
-    )
+    nwb.add_acquisition(TimeSeries(name="position", data=np.zeros((10, 2)), unit="m", rate=100.0))
     return _write_nwb(path, nwb)
 
 
@@ -158,7 +156,12 @@ def _xiao(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
         stem = f"sub-An/sub-An_ses-2022010{k + 1}T173929"
         out.append(
             _timeseries_nwb(
-                base / f"{stem}.nwb", raster, rate=1000.0, where="ecephys", name="rasters", subject="An"
+                base / f"{stem}.nwb",
+                raster,
+                rate=1000.0,
+                where="ecephys",
+                name="rasters",
+                subject="An",
             )
         )
         out.append(_aux_nwb(base / f"{stem}_behavior.nwb", "An"))
@@ -177,7 +180,12 @@ def _h2(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
         name = f"sub-T5-{split}/sub-T5-{split}_ses-2022051{8 + k}.nwb"
         out.append(
             _timeseries_nwb(
-                base / name, counts, rate=50.0, where="acquisition", name="binned_spikes", subject="T5"
+                base / name,
+                counts,
+                rate=50.0,
+                where="acquisition",
+                name="binned_spikes",
+                subject="T5",
             )
         )
     return out

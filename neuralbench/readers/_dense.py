@@ -23,9 +23,7 @@ def rebin_factor(path: str, native_bin_s: float, bin_size_s: float) -> int:
     ratio = bin_size_s / native_bin_s
     factor = round(ratio)
     if factor < 1 or not math.isclose(ratio, factor, rel_tol=1e-9):
-        raise ReaderError(
-            path, f"bin width {bin_size_s} s is not a multiple of the native {native_bin_s} s"
-        )
+        raise ReaderError(path, f"bin width {bin_size_s} s is not a multiple of the native {native_bin_s} s")
     return factor
 
 
@@ -84,9 +82,7 @@ class DenseReader(Reader):
         bounds = segment_bounds(n_units, n_bins, max_tokens)
         limit = BLOCK_TOKENS if loader == "h5" else math.inf
         blocks = merge_blocks(bounds, n_units, limit)
-        block = reader_call(
-            _dense_block, path, inner, time_axis=time_axis, factor=factor, loader=loader
-        )
+        block = reader_call(_dense_block, path, inner, time_axis=time_axis, factor=factor, loader=loader)
         attrs = {
             "bin_size_s": bin_size_s,
             "t0_s": t0_s,

@@ -61,17 +61,13 @@ class MatDenseReader(DenseReader):
     ) -> xr.DataArray:
         """Return the variable's counts; ``time_axis`` refers to MATLAB's orientation."""
         path = os.fspath(path)
-        common = dict(
-            native_bin_s=native_bin_s, bin_size_s=bin_size_s, max_tokens=max_tokens, t0_s=0.0
-        )
+        common = dict(native_bin_s=native_bin_s, bin_size_s=bin_size_s, max_tokens=max_tokens, t0_s=0.0)
         if os.path.exists(path) and os.path.getsize(path) and is_mat73(path):
             with open_h5(path) as f:
                 data = get_node(f, variable, f"variable {variable!r}")
                 shape, dtype = data.shape, data.dtype
             # h5py sees MATLAB arrays transposed
-            return self.dense_session(
-                path, variable, shape, dtype, time_axis=1 - time_axis, **common
-            )
+            return self.dense_session(path, variable, shape, dtype, time_axis=1 - time_axis, **common)
         value = load_mat5_variable(path, variable)
         return self.dense_session(
             path, variable, value.shape, value.dtype, time_axis=time_axis, loader="mat5", **common

@@ -1,0 +1,100 @@
+"""The NWB readers on synthetic files, against an independent computation with pynwb."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pynwb import NWBHDF5IO
+
+from neuralbench.catalog import RECIPES
+from neuralbench.errors import ReaderError
+from neuralbench.readers import get_reader
+from neuralbench.sources import list_files
+
+
+def sessions(raw, name):
+    return [raw / name / p for p in RECIPES[name].select(list_files(raw / name))]
+
+
+def histogram_counts(trains, t0=0.0, w=0.02):
+    t_max = max(t.max() for t in trains if len(t))
+    edges = np.arange(t0, t_max + w, w)
+    return np.stack([np.histogram(t, edges)[0] for t in trains])
+
+
+def pynwb_trains(path, in_processing):
+    with NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        units = nwb.processing["ecephys"]["units"] if in_processing else nwb.units
+        return [np.asarray(units.get_unit_spike_times(i)) for i in range(len(units))]
+
+
+@pytest.mark.parametrize("name,in_processing", [("churchland", False), ("neupane-ppc", True)])
+def test_units_reader_equals_histogram(raw_tree, name, in_processing):
+    recipe = RECIPES[name]
+    for path in sessions(raw_tree, name):
+        counts = get_reader("nwb-units").open_session(path, **recipe.params)
+        assert counts.dims == ("unit", "time")
+        ref = histogram_counts(pynwb_trains(path, in_processing))
+        assert counts.shape == ref.shape
+        assert np.array_equal(counts.values, ref)
+
+
+def test_units_reader_blocks_follow_segments(raw_tree):
+    path = sessions(raw_tree, "churchland")[0]
+    counts = get_reader("nwb-units").open_session(path, group="units")
+    assert counts.size > 10_000_000  # the long synthetic session
+    bounds = counts.attrs["segment_bins"]
+    assert len(bounds) == 2
+    assert counts.data.chunks[1] == tuple(b - a for a, b in bounds)
+    small = get_reader("nwb-units").open_session(path, group="units", max_tokens=1_000_000)
+    assert len(small.attrs["segment_bins"]) == 11
+    assert np.array_equal(small.values, counts.values)
+
+
+def test_units_reader_first_spike_origin(raw_tree):
+    path = sessions(raw_tree, "churchland")[1]
+    trains = pynwb_trains(path, False)
+    t0 = min(t.min() for t in trains if len(t))
+    counts = get_reader("nwb-units").open_session(path, group="units", time_origin="first_spike")
+    assert counts.attrs["t0_s"] == t0
+    assert np.array_equal(counts.values, histogram_counts(trains, t0))
+
+
+def test_units_reader_missing_table_names_file(raw_tree):
+    path = sessions(raw_tree, "churchland")[0]
+    with pytest.raises(ReaderError) as err:
+        get_reader("nwb-units").open_session(path, group="processing/ecephys/units")
+    assert str(path) in str(err.value) and "units table" in str(err.value)
+
+
+def test_timeseries_reader_rebins_rasters(raw_tree):
+    recipe = RECIPES["xiao"]
+    for path in sessions(raw_tree, "xiao"):
+        counts = get_reader("nwb-timeseries").open_session(path, **recipe.params)
+        with NWBHDF5IO(str(path), "r") as io:
+            raster = np.asarray(io.read().processing["ecephys"]["rasters"].data[:])
+        n = raster.shape[0] // 20
+        ref = raster[: n * 20].reshape(n, 20, -1).sum(axis=1).T
+        assert np.array_equal(counts.values, ref)
+
+
+def test_timeseries_reader_prebinned(raw_tree):
+    recipe = RECIPES["h2"]
+    for path in sessions(raw_tree, "h2"):
+        counts = get_reader("nwb-timeseries").open_session(path, **recipe.params)
+        with NWBHDF5IO(str(path), "r") as io:
+            ref = np.asarray(io.read().acquisition["binned_spikes"].data[:]).T
+        assert np.array_equal(counts.values, ref)  # unsaturated: 300 stays 300 here
+        assert counts.values.max() == 300
+
+
+def test_not_hdf5_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.nwb"
+    bad.write_text("hello")
+    with pytest.raises(ReaderError, match="not an HDF5 file"):
+        get_reader("nwb-units").open_session(bad)
+    empty = tmp_path / "empty.nwb"
+    empty.touch()
+    with pytest.raises(ReaderError, match="empty"):
+        get_reader("nwb-units").open_session(empty)

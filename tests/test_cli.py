@@ -1,0 +1,73 @@
+"""The CLI as a user runs it: in a subprocess, on synthetic data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from datasets import load_dataset
+
+from neuralbench.cli import main
+
+
+def run(*args, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "neuralbench", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kw,
+    )
+
+
+def test_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    proc = run("demo", str(out), "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "Dask dashboard: http" in proc.stderr
+    assert "10 built" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["ok"] and len(report["sessions"]) == 10
+    corpus = load_dataset(str(out / "corpus"))
+    assert corpus["train"].num_rows + corpus["test"].num_rows == 11
+
+
+def test_synth_then_build_only_one_component(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    assert run("synth", str(raw), "--only", "h2", "--seed", "3").returncode == 0
+    proc = run("build", str(raw), str(out), "--only", "h2", "--workers", "1", "--split-by", "row")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "components" / "h2" / "README.md").exists()
+    assert not (out / "components" / "xiao").exists()
+
+
+def test_failed_session_exits_1(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    assert run("synth", str(raw), "--only", "willett").returncode == 0
+    (raw / "willett" / "sentences" / "broken.mat").write_bytes(b"not a mat file")
+    proc = run("build", str(raw), str(out), "--workers", "1")
+    assert proc.returncode == 1
+    assert "broken.mat" in proc.stdout + proc.stderr
+    assert len(load_dataset(str(out / "components" / "willett"), split="train")) == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["build", "/nonexistent/raw", "/tmp/x"],
+        ["build", ".", "/tmp/x", "--only", "nope"],
+        ["bogus"],
+        ["synth"],
+    ],
+)
+def test_usage_errors_exit_2(args):
+    assert main(args) == 2
+
+
+def test_help_lists_commands():
+    proc = run("--help")
+    assert proc.returncode == 0
+    for cmd in ("synth", "build", "demo"):
+        assert cmd in proc.stdout

@@ -1,0 +1,84 @@
+import math
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from datasets import Dataset
+
+from neuralbench.merge import SplitBy, merge_components, split_rows
+from neuralbench.schema import segment_table
+from neuralbench.shards import ShardWriter
+
+
+@pytest.mark.parametrize("n", [2, 7, 100, 1201])
+def test_row_split_is_datasets_train_test_split(n):
+    ds = Dataset.from_dict({"i": list(range(n))})
+    ref = ds.train_test_split(test_size=0.01, shuffle=True, seed=42)
+    train, test = split_rows(list(range(n)), seed=42, split_by="row")
+    assert test.tolist() == ref["test"]["i"]
+    assert train.tolist() == ref["train"]["i"]
+    assert len(test) == math.ceil(0.01 * n)
+
+
+def test_session_split_keeps_sessions_whole():
+    keys = [f"s{i // 3}" for i in range(300)]  # 100 sessions of 3 rows
+    train, test = split_rows(keys, seed=1)
+    assert len(test) >= 3  # ceil(1 % of 300) = 3 rows: one session
+    test_sessions = {keys[i] for i in test}
+    train_sessions = {keys[i] for i in train}
+    assert not test_sessions & train_sessions
+    assert sorted(np.concatenate([train, test]).tolist()) == list(range(300))
+
+
+def test_session_split_leaves_train_nonempty():
+    train, test = split_rows(["only"] * 5, seed=0)
+    assert len(train) == 5 and len(test) == 0
+
+
+def test_split_is_reproducible_and_seeded():
+    keys = [i // 2 for i in range(1000)]
+    a = split_rows(keys, seed=5)
+    b = split_rows(keys, seed=5)
+    c = split_rows(keys, seed=6)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0], c[0])
+
+
+def _component(folder, name, sessions, rows_per_session=2):
+    rng = np.random.default_rng(len(name))
+    with ShardWriter(folder / "data", "train", max_shard_bytes=2_000) as w:
+        for s in range(sessions):
+            for seg in range(rows_per_session):
+                counts = rng.integers(0, 5, (3, 100), dtype=np.uint8)
+                w.write(segment_table(counts, f"sub-{s % 2}", f"ses-{s}", f"segment_{seg}", name))
+    (folder / ".neuralbench.json").write_text(f'{{"inputs": [], "sessions": {sessions}, "tokens": 0}}')
+    return folder
+
+
+def _rows(folder, split):
+    out = []
+    for p in sorted((folder / "data").glob(f"{split}-*.parquet")):
+        out += pq.read_table(p).to_pylist()
+    return out
+
+
+def test_merge_keeps_every_row_once_and_is_byte_reproducible(tmp_path):
+    dirs = [_component(tmp_path / n, n, k) for n, k in [("xiao", 20), ("h2", 31)]]
+    merge_components(dirs, tmp_path / "corpus", seed=3, max_shard_bytes=5_000)
+    merge_components(dirs, tmp_path / "corpus2", seed=3, max_shard_bytes=5_000)
+    train, test = _rows(tmp_path / "corpus", "train"), _rows(tmp_path / "corpus", "test")
+    inputs = _rows(dirs[0], "train") + _rows(dirs[1], "train")
+    key = lambda r: (r["source_dataset"], r["session_id"], r["segment_id"])  # noqa: E731
+    assert sorted(map(key, train + test)) == sorted(map(key, inputs))
+    assert {key(r)[:2] for r in train}.isdisjoint({key(r)[:2] for r in test})
+    by_key = {key(r): r["spike_counts"] for r in inputs}
+    assert all(r["spike_counts"] == by_key[key(r)] for r in train + test)
+    assert len(list((tmp_path / "corpus" / "data").glob("train-*"))) > 1  # sharded
+    for a in sorted((tmp_path / "corpus" / "data").iterdir()):
+        assert a.read_bytes() == (tmp_path / "corpus2" / "data" / a.name).read_bytes()
+
+
+def test_row_split_merge_mixes_sessions(tmp_path):
+    dirs = [_component(tmp_path / "m2", "m2", 60, rows_per_session=5)]
+    m = merge_components(dirs, tmp_path / "c", seed=0, split_by=SplitBy.ROW)
+    assert m["rows"] == {"train": 297, "test": 3}
