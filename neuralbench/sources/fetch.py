@@ -118,6 +118,7 @@ def fetch_file(
         and the next call resumes it.
     """
     import requests
+    import urllib3
 
     dest = Path(dest)
     if dest.is_file() and _is_complete(dest, sha256, md5, size, verify_existing):
@@ -137,7 +138,7 @@ def fetch_file(
                 try:
                     _stream(session, url, dest, partial, size, timeout)
                     break
-                except (requests.RequestException, _Transient) as exc:
+                except (requests.RequestException, urllib3.exceptions.HTTPError, _Transient) as exc:
                     if attempt == retries:
                         got = partial.stat().st_size if partial.exists() else 0
                         raise SourceError(
@@ -175,16 +176,19 @@ def _stream(session: Any, url: str, dest: Path, partial: Path, size: int | None,
                 return  # nothing past what we have
             partial.unlink()
             raise _Transient(f"HTTP 416 for a resume at byte {offset}; starting over")
-        if r.status_code in _PERMANENT:
-            raise SourceError(dest, f"HTTP {r.status_code} {r.reason} for {url}")
         if r.status_code >= 400:
-            raise _Transient(f"HTTP {r.status_code} {r.reason} for {url}")
+            where = url if r.url == url else f"{url} (redirected to {r.url})"
+            problem = f"HTTP {r.status_code} {r.reason} for {where}"
+            if r.status_code in _PERMANENT:
+                raise SourceError(dest, problem)
+            raise _Transient(problem)
         resumed = r.status_code == 206 and _range_start(r.headers) == offset
         if offset and not resumed:
             logger.info("%s: server ignored the Range request; starting over", dest)
         with open(partial, "ab" if resumed else "wb") as f:
-            for chunk in r.iter_content(_CHUNK):
-                f.write(chunk)
+            # read1 hands over what has arrived, so a cut connection keeps every byte
+            while block := r.raw.read1(_CHUNK, decode_content=True):
+                f.write(block)
     got = partial.stat().st_size
     if size is not None and got < size:
         raise _Transient(f"connection ended after {got} of {size} bytes")
