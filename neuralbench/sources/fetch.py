@@ -285,9 +285,7 @@ def fetch_all(
 
 
 def _run(job: FetchJob, kwargs: dict[str, Any]) -> Path:
-    return fetch_file(
-        job.url, job.dest, sha256=job.sha256, md5=job.md5, size=job.size, **kwargs
-    )
+    return fetch_file(job.url, job.dest, sha256=job.sha256, md5=job.md5, size=job.size, **kwargs)
 
 
 def _map_bounded(client: Any, jobs: Sequence[FetchJob], kwargs: dict[str, Any], limit: int):

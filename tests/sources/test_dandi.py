@@ -40,7 +40,10 @@ def test_full_download_verifies_and_lays_out_as_dandi(archive, real_data, tmp_pa
     root = raw / "h2"
     assert [p.relative_to(root).as_posix() for p in got] == sorted(files)
     for rel, data in files.items():
-        assert hashlib.sha256((root / rel).read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+        assert (
+            hashlib.sha256((root / rel).read_bytes()).hexdigest()
+            == hashlib.sha256(data).hexdigest()
+        )
     assert recipe.select(list_files(root)) == sorted(files)
     assert "identifier: DANDI:000950" in (root / "000950" / "dandiset.yaml").read_text()
     # only the selected assets were fetched, from the pinned version
@@ -155,7 +158,9 @@ def test_downloads_run_on_a_dask_client(archive, real_data, tmp_path):
     distributed = pytest.importorskip("distributed")
     recipe, files, served = _serve(archive, real_data, tmp_path, "h2", n=2)
     raw = tmp_path / "raw"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
         with distributed.Client(cluster) as client:
             got = download(recipe, raw, client=client, max_concurrent=1)
             worker_pids = set(client.run(lambda: __import__("os").getpid()).values())
