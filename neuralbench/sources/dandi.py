@@ -26,7 +26,13 @@ from typing import Any
 
 from neuralbench.catalog import Dandi, Recipe
 from neuralbench.errors import NeuralbenchError, RecipeError, SourceError
-from neuralbench.sources.fetch import FetchJob, base_url, fetch_all, raise_failures
+from neuralbench.sources.fetch import (
+    FetchJob,
+    FetchOptions,
+    base_url,
+    fetch_all,
+    raise_failures,
+)
 
 __all__ = ["DandiAsset", "asset_urls", "download_dandi", "list_assets"]
 
@@ -125,10 +131,8 @@ def download_dandi(
     raw_root: str | os.PathLike[str],
     *,
     client: Any = None,
+    options: FetchOptions | None = None,
     only_selected: bool = True,
-    max_concurrent: int = 4,
-    retries: int = 3,
-    verify_existing: bool = False,
     api_url: str | None = None,
 ) -> list[Path]:
     """Fetch the recipe's assets to ``raw_root/<name>/<dandiset id>/...``, verified.
@@ -142,13 +146,11 @@ def download_dandi(
         A recipe with a :class:`~neuralbench.catalog.Dandi` source.
     raw_root
         The raw data root.
-    client
-        A ``distributed.Client`` to run the downloads on, at most
-        ``max_concurrent`` at a time; ``None`` fetches serially here.
+    client, options
+        A ``distributed.Client`` to fetch on (``None``: serially here), and
+        :class:`~neuralbench.sources.fetch.FetchOptions`.
     only_selected
         Only the assets ``recipe.select`` keeps (the default).
-    retries, verify_existing
-        See :func:`~neuralbench.sources.fetch.fetch_file`.
     api_url
         The DANDI API base URL, overriding the setting.
 
@@ -166,13 +168,7 @@ def download_dandi(
     assets = list_assets(recipe, api_url=api_url, only_selected=only_selected)
     _write_dandiset_yaml(src, root / src.dandiset, api_url)
     jobs = [FetchJob(a.url, root / a.path, sha256=a.sha256, size=a.size) for a in assets]
-    paths, errors = fetch_all(
-        jobs,
-        client=client,
-        max_concurrent=max_concurrent,
-        retries=retries,
-        verify_existing=verify_existing,
-    )
+    paths, errors = fetch_all(jobs, client=client, options=options)
     raise_failures(root, len(jobs), errors)
     return paths
 

@@ -17,6 +17,9 @@ from typing import Any
 
 from neuralbench.catalog import RECIPES, Archive, Dandi, Recipe, get_recipe
 from neuralbench.errors import NeuralbenchError, RecipeError
+from neuralbench.sources.dandi import download_dandi
+from neuralbench.sources.fetch import FetchOptions
+from neuralbench.sources.http import download_archive
 
 __all__ = ["DownloadReport", "download", "download_recipes"]
 
@@ -28,10 +31,8 @@ def download(
     raw_root: str | os.PathLike[str],
     *,
     client: Any = None,
+    options: FetchOptions | None = None,
     only_selected: bool = True,
-    max_concurrent: int = 4,
-    retries: int = 3,
-    verify_existing: bool = False,
 ) -> list[Path]:
     """Fetch a component's raw files into ``raw_root/<name>/``, as its source's tool would.
 
@@ -43,12 +44,13 @@ def download(
         The raw data root.
     client
         A ``distributed.Client`` to run the downloads on (at most
-        ``max_concurrent`` at a time); ``None`` downloads serially here.
+        ``options.max_concurrent`` at a time); ``None`` downloads serially here.
+    options
+        Concurrency, retries, re-hashing of files in place:
+        :class:`~neuralbench.sources.fetch.FetchOptions`.
     only_selected
         DANDI only: fetch the assets the recipe selects, not the whole dandiset.
         An archive record is always fetched whole.
-    retries, verify_existing
-        See :func:`~neuralbench.sources.fetch.fetch_file`.
 
     Returns
     -------
@@ -66,20 +68,12 @@ def download(
     """
     if isinstance(recipe, str):
         recipe = get_recipe(recipe)
-    common = dict(
-        client=client,
-        max_concurrent=max_concurrent,
-        retries=retries,
-        verify_existing=verify_existing,
-    )
     if isinstance(recipe.source, Dandi):
-        from neuralbench.sources.dandi import download_dandi
-
-        return download_dandi(recipe, raw_root, only_selected=only_selected, **common)
+        return download_dandi(
+            recipe, raw_root, client=client, options=options, only_selected=only_selected
+        )
     if isinstance(recipe.source, Archive):
-        from neuralbench.sources.http import download_archive
-
-        return download_archive(recipe, raw_root, **common)
+        return download_archive(recipe, raw_root, client=client, options=options)
     raise RecipeError(None, f"{recipe.name}: no downloader for {type(recipe.source).__name__}")
 
 
@@ -100,27 +94,19 @@ def download_recipes(
     names: Iterable[str] | None = None,
     *,
     client: Any = None,
+    options: FetchOptions | None = None,
     only_selected: bool = True,
-    max_concurrent: int = 4,
-    retries: int = 3,
-    verify_existing: bool = False,
 ) -> DownloadReport:
     """:func:`download` each named component (all when ``names`` is None); never stops early.
 
-    Unknown names are refused before anything is fetched.
+    Unknown names are refused (RecipeError) before anything is fetched.
     """
     recipes = [get_recipe(n) for n in (RECIPES if names is None else names)]
     report = DownloadReport()
     for recipe in recipes:
         try:
             report.files[recipe.name] = download(
-                recipe,
-                raw_root,
-                client=client,
-                only_selected=only_selected,
-                max_concurrent=max_concurrent,
-                retries=retries,
-                verify_existing=verify_existing,
+                recipe, raw_root, client=client, options=options, only_selected=only_selected
             )
         except NeuralbenchError as exc:
             logger.error("%s: %s", recipe.name, exc)

@@ -41,7 +41,15 @@ from typing import Any
 from neuralbench.errors import ChecksumError, NeuralbenchError, SourceError
 from neuralbench.sources.local import sha256_file
 
-__all__ = ["DEFAULT_URLS", "FetchJob", "base_url", "fetch_all", "fetch_file", "raise_failures"]
+__all__ = [
+    "DEFAULT_URLS",
+    "FetchJob",
+    "FetchOptions",
+    "base_url",
+    "fetch_all",
+    "fetch_file",
+    "raise_failures",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +89,26 @@ class FetchJob:
     sha256: str = ""
     md5: str = ""
     size: int | None = None
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """How a download stage fetches its files.
+
+    Attributes
+    ----------
+    max_concurrent
+        With a ``distributed.Client``: at most this many downloads at a time.
+    retries
+        Further attempts per file after a connection error or a 5xx answer, each
+        resuming where the last stopped.
+    verify_existing
+        Hash files already in place too, not only compare their size.
+    """
+
+    max_concurrent: int = 4
+    retries: int = 3
+    verify_existing: bool = False
 
 
 def fetch_file(
@@ -247,41 +275,40 @@ def _read_json(path: Path) -> Any:
 
 
 def fetch_all(
-    jobs: Sequence[FetchJob],
-    *,
-    client: Any = None,
-    max_concurrent: int = 4,
-    retries: int = 3,
-    verify_existing: bool = False,
+    jobs: Sequence[FetchJob], *, client: Any = None, options: FetchOptions | None = None
 ) -> tuple[list[Path], list[NeuralbenchError]]:
     """Run :func:`fetch_file` for every job; one failure never stops the others.
 
-    With a ``distributed.Client``, at most ``max_concurrent`` downloads run at a
-    time as tasks on its workers (``dest`` must be on a file system they share);
-    without one, serially here.
+    With a ``distributed.Client``, at most ``options.max_concurrent`` downloads run
+    at a time as tasks on its workers (``dest`` must be on a file system they
+    share); without one, serially here.
 
     Returns
     -------
     (fetched paths in job order, errors)
     """
-    kwargs = {"retries": retries, "verify_existing": verify_existing}
+    options = options or FetchOptions()
+    kwargs = {"retries": options.retries, "verify_existing": options.verify_existing}
     done: dict[int, Path] = {}
     errors: list[NeuralbenchError] = []
     if client is None:
-        for i, job in enumerate(jobs):
-            try:
-                done[i] = _run(job, kwargs)
-            except NeuralbenchError as exc:
-                logger.error("%s", exc)
-                errors.append(exc)
+        results = ((i, _run_caught(job, kwargs)) for i, job in enumerate(jobs))
     else:
-        for i, result in _map_bounded(client, jobs, kwargs, max(1, max_concurrent)):
-            if isinstance(result, NeuralbenchError):
-                logger.error("%s", result)
-                errors.append(result)
-            else:
-                done[i] = result
+        results = _map_bounded(client, jobs, kwargs, max(1, options.max_concurrent))
+    for i, result in results:
+        if isinstance(result, NeuralbenchError):
+            logger.error("%s", result)
+            errors.append(result)
+        else:
+            done[i] = result
     return [done[i] for i in sorted(done)], errors
+
+
+def _run_caught(job: FetchJob, kwargs: dict[str, Any]) -> Path | NeuralbenchError:
+    try:
+        return _run(job, kwargs)
+    except NeuralbenchError as exc:
+        return exc
 
 
 def _run(job: FetchJob, kwargs: dict[str, Any]) -> Path:

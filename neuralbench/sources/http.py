@@ -24,7 +24,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from neuralbench.catalog import Archive, ArchiveFile, Recipe
 from neuralbench.errors import NeuralbenchError, RecipeError, SourceError
-from neuralbench.sources.fetch import DEFAULT_URLS, FetchJob, base_url, fetch_all, raise_failures
+from neuralbench.sources.fetch import (
+    DEFAULT_URLS,
+    FetchJob,
+    FetchOptions,
+    base_url,
+    fetch_all,
+    raise_failures,
+)
 
 __all__ = ["download_archive", "resolve_url", "unpack_archive"]
 
@@ -57,9 +64,7 @@ def download_archive(
     raw_root: str | os.PathLike[str],
     *,
     client: Any = None,
-    max_concurrent: int = 4,
-    retries: int = 3,
-    verify_existing: bool = False,
+    options: FetchOptions | None = None,
     keep_archives: bool = True,
     base: str | None = None,
 ) -> list[Path]:
@@ -72,9 +77,9 @@ def download_archive(
         record is fetched: which files are sessions is known only once unpacked.
     raw_root
         The raw data root.
-    client
-        A ``distributed.Client`` to run the downloads on, at most
-        ``max_concurrent`` at a time; ``None`` fetches serially here.
+    client, options
+        A ``distributed.Client`` to fetch on (``None``: serially here), and
+        :class:`~neuralbench.sources.fetch.FetchOptions`.
     keep_archives
         Keep a zip / tar once unpacked (a rerun then verifies it by size); if
         false it is deleted and the unpacked folder's marker stands for it.
@@ -110,13 +115,7 @@ def download_archive(
                 continue  # already unpacked and nothing to verify
         job = FetchJob(resolve_url(src.kind, f.url, base), root / f.name, f.sha256, f.md5, f.size)
         jobs.append(job)
-    fetched, errors = fetch_all(
-        jobs,
-        client=client,
-        max_concurrent=max_concurrent,
-        retries=retries,
-        verify_existing=verify_existing,
-    )
+    fetched, errors = fetch_all(jobs, client=client, options=options)
     for path in fetched:
         out[path.name] = path
     for f in src.files:

@@ -10,9 +10,11 @@ import pytest
 
 from neuralbench.catalog import RECIPES
 from neuralbench.errors import ChecksumError, SourceError
-from neuralbench.sources import asset_urls, download, list_assets, list_files
+from neuralbench.sources import FetchOptions, asset_urls, download, list_assets, list_files
 from neuralbench.synth import Scale, write_raw_tree
 from tests.sources.fakearchive import FakeArchive, real_listing
+
+NO_RETRY = FetchOptions(retries=0)
 
 
 def _serve(archive: FakeArchive, real_data: Path, tmp_path: Path, name: str, n: int = 2):
@@ -56,6 +58,18 @@ def test_full_download_verifies_and_lays_out_as_dandi(archive, real_data, tmp_pa
     assert not [s for s in archive.seen[n:] if s.path.startswith("/blobs/")]
 
 
+def test_existing_file_is_rehashed_only_when_asked(archive, real_data, tmp_path):
+    recipe, files, served = _serve(archive, real_data, tmp_path, "h2", n=1)
+    ((rel, data),) = files.items()
+    raw = tmp_path / "raw"
+    (dest,) = download(recipe, raw)
+    dest.write_bytes(bytes(len(data)))  # same size, other bytes
+    download(recipe, raw)
+    assert dest.read_bytes() == bytes(len(data))  # size matched: kept
+    download(recipe, raw, options=FetchOptions(verify_existing=True))
+    assert dest.read_bytes() == data
+
+
 def test_listing_gives_real_ids_and_served_digests(archive, real_data, tmp_path):
     recipe, files, served = _serve(archive, real_data, tmp_path, "h2")
     assets = list_assets(recipe)
@@ -96,12 +110,12 @@ def test_cut_connection_resumes_with_range_on_rerun(archive, real_data, tmp_path
     raw = tmp_path / "raw"
     dest = raw / "h2" / rel
     with pytest.raises(SourceError) as err:
-        download(recipe, raw, retries=0)
+        download(recipe, raw, options=NO_RETRY)
     assert str(err.value).startswith(str(dest)) and "rerun resumes" in str(err.value)
     assert not dest.exists()
     assert dest.with_name(dest.name + ".partial").stat().st_size == 5000
     assert list_files(raw / "h2") == ["000950/dandiset.yaml"]  # the partial is not listed
-    download(recipe, raw, retries=0)
+    download(recipe, raw, options=NO_RETRY)
     first, second = archive.requests_for(blob)
     assert "Range" not in first.headers
     assert second.headers["Range"] == "bytes=5000-"
@@ -113,7 +127,7 @@ def test_cut_connection_is_retried_within_one_call(archive, real_data, tmp_path)
     (rel,) = files
     blob = _blob_of(archive, served, rel)
     archive.cut_after[blob] = 1234
-    got = download(recipe, tmp_path / "raw", retries=1)
+    got = download(recipe, tmp_path / "raw", options=FetchOptions(retries=1))
     assert got[0].read_bytes() == files[rel]
     assert archive.requests_for(blob)[1].headers["Range"] == "bytes=1234-"
 
@@ -125,8 +139,8 @@ def test_server_without_ranges_restarts_from_zero(archive, real_data, tmp_path):
     archive.cut_after[blob] = 777
     archive.ranges = False
     with pytest.raises(SourceError):
-        download(recipe, tmp_path / "raw", retries=0)
-    (got,) = download(recipe, tmp_path / "raw", retries=0)
+        download(recipe, tmp_path / "raw", options=NO_RETRY)
+    (got,) = download(recipe, tmp_path / "raw", options=NO_RETRY)
     assert got.read_bytes() == files[rel]
 
 
@@ -162,7 +176,7 @@ def test_downloads_run_on_a_dask_client(archive, real_data, tmp_path):
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         with distributed.Client(cluster) as client:
-            got = download(recipe, raw, client=client, max_concurrent=1)
+            got = download(recipe, raw, client=client, options=FetchOptions(max_concurrent=1))
             worker_pids = set(client.run(lambda: __import__("os").getpid()).values())
     assert [p.relative_to(raw / "h2").as_posix() for p in got] == sorted(files)
     assert all(p.read_bytes() == files[p.relative_to(raw / "h2").as_posix()] for p in got)

@@ -13,11 +13,20 @@ import pytest
 
 from neuralbench.catalog import Archive, ArchiveFile, Recipe
 from neuralbench.errors import ChecksumError, SourceError
-from neuralbench.sources import base_url, download, list_files, resolve_url, unpack_archive
+from neuralbench.sources import (
+    FetchOptions,
+    base_url,
+    download,
+    list_files,
+    resolve_url,
+    unpack_archive,
+)
 from neuralbench.synth import Scale, write_raw_tree
 from tests.sources.fakearchive import FakeArchive
 
 _PATH = "/records/8888/files/willett.tar.gz"
+
+NO_RETRY = FetchOptions(retries=0)
 
 
 def _tar_gz(folder: Path) -> bytes:
@@ -108,9 +117,9 @@ def test_cut_archive_download_resumes_with_range(archive: FakeArchive, willett_t
     archive.cut_after[_PATH] = len(data) // 3
     raw = tmp_path / "raw"
     with pytest.raises(SourceError):
-        download(_recipe(data), raw, retries=0)
+        download(_recipe(data), raw, options=NO_RETRY)
     assert not (raw / "willett" / "sentences").exists()
-    download(_recipe(data), raw, retries=0)
+    download(_recipe(data), raw, options=NO_RETRY)
     first, second = archive.requests_for(_PATH)
     assert "Range" not in first.headers
     assert second.headers["Range"] == f"bytes={len(data) // 3}-"
@@ -124,8 +133,8 @@ def test_partial_of_another_version_is_not_resumed(archive: FakeArchive, willett
     archive.cut_after[_PATH] = 100
     raw = tmp_path / "raw"
     with pytest.raises(SourceError):
-        download(_recipe(data, md5="0" * 32), raw, retries=0)
-    download(_recipe(data), raw, retries=0)  # the recipe now pins another digest
+        download(_recipe(data, md5="0" * 32), raw, options=NO_RETRY)
+    download(_recipe(data), raw, options=NO_RETRY)  # the recipe now pins another digest
     assert "Range" not in archive.requests_for(_PATH)[1].headers
 
 
