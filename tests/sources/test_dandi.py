@@ -196,3 +196,13 @@ def test_streaming_a_dandi_asset_matches_the_local_file(archive, real_data, tmp_
     assert streamed.sum() > 0
     blob = _blob_of(archive, served, rel)
     assert any("Range" in s.headers for s in archive.requests_for(blob))
+
+
+def test_streaming_a_missing_url_is_a_reader_error(archive: FakeArchive):
+    from neuralbench.errors import ReaderError
+    from neuralbench.readers import get_reader
+
+    url = f"{archive.url}/blobs/nothing-here"
+    with pytest.raises(ReaderError) as err:
+        get_reader("nwb-units").open_session(url)
+    assert str(err.value).startswith(url) and "404" in str(err.value)
