@@ -15,8 +15,16 @@ __all__ = ["get_node", "open_h5"]
 
 @contextlib.contextmanager
 def open_h5(path: str | os.PathLike[str]) -> Iterator[h5py.File]:
-    """Open ``path`` read-only; a missing, empty, truncated or non-HDF5 file is a ReaderError."""
+    """Open ``path`` read-only; a missing, empty, truncated or non-HDF5 file is a ReaderError.
+
+    An ``http(s)://`` URL (such as a DANDI asset's download URL) is read in place
+    through ``remfile``, fetching only the byte ranges h5py asks for.
+    """
     path = os.fspath(path)
+    if path.startswith(("http://", "https://")):
+        with _open_url(path) as f:
+            yield f
+        return
     if not os.path.exists(path):
         raise ReaderError(path, "file does not exist")
     if os.path.getsize(path) == 0:
@@ -30,6 +38,26 @@ def open_h5(path: str | os.PathLike[str]) -> Iterator[h5py.File]:
         yield f
     finally:
         f.close()
+
+
+@contextlib.contextmanager
+def _open_url(url: str) -> Iterator[h5py.File]:
+    import remfile
+
+    try:
+        remote = remfile.File(url)
+    except Exception as exc:  # remfile raises bare Exceptions for HTTP errors
+        raise ReaderError(url, f"cannot open the URL ({exc})") from exc
+    try:
+        f = h5py.File(remote, "r")
+    except Exception as exc:
+        remote.close()
+        raise ReaderError(url, f"not a readable HDF5 file ({exc})") from exc
+    try:
+        yield f
+    finally:
+        f.close()
+        remote.close()
 
 
 def get_node(f: h5py.File, inner: str, what: str) -> h5py.Group | h5py.Dataset:
