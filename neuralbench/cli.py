@@ -67,6 +67,13 @@ def _client(workers: int | None, scheduler: str | None):
     return Client(LocalCluster(n_workers=n, threads_per_worker=1, processes=True))
 
 
+def _close(client) -> None:
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
 def _run_build(raw: Path, out: Path, only: list[str] | None, workers, scheduler, **options: Any) -> int:
     from neuralbench.pipeline import build_all, resolve_components
 
@@ -92,10 +99,7 @@ def _run_build(raw: Path, out: Path, only: list[str] | None, workers, scheduler,
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-        cluster = client.cluster
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        _close(client)
     _summary(report, out)
     return 0 if report["ok"] else 1
 
@@ -145,6 +149,38 @@ def _with_build_options(func):
 def build(raw: Path, out: Path, only, workers, scheduler, seed, split_by) -> None:
     """Build RAW/<component>/... into OUT: zarr, parquet components, merged corpus."""
     sys.exit(_run_build(raw, out, _names(only), workers, scheduler, seed=seed, split_by=split_by))
+
+
+@cli.command()
+@click.argument("raw", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--only", help="Comma-separated component names (default: all 23).")
+@click.option("--workers", type=int, help="Download on a LocalCluster with this many workers.")
+@click.option("--scheduler", help="Download on a running dask scheduler (tcp://host:8786).")
+@click.option("--max-concurrent", type=int, default=4, show_default=True, help="Parallel downloads.")
+@click.option("--verify-existing", is_flag=True, help="Re-hash files already in place.")
+def download(raw: Path, only, workers, scheduler, max_concurrent: int, verify_existing: bool) -> None:
+    """Fetch the recipes' raw files into RAW/<component>/..., verified and resumable.
+
+    DANDI assets come at the recipe's pinned version (only the selected ones);
+    archive files are checked against their published digests. Base URLs come
+    from NEURALBENCH_DANDI_API_URL, NEURALBENCH_ZENODO_URL, ... (see the README).
+    """
+    from neuralbench.sources import FetchOptions, download_recipes
+
+    options = FetchOptions(max_concurrent=max_concurrent, verify_existing=verify_existing)
+    client = _client(workers, scheduler) if (workers or scheduler) else None
+    try:
+        report = download_recipes(raw, _names(only), client=client, options=options)
+    except NeuralbenchError as exc:
+        raise _Usage(str(exc)) from exc
+    finally:
+        if client is not None:
+            _close(client)
+    for name, files in report.files.items():
+        click.echo(f"{name}: {len(files)} files")
+    for name, exc in report.errors.items():
+        click.echo(f"{name}: ERROR {exc}", err=True)
+    sys.exit(0 if report.ok else 1)
 
 
 @cli.command()
