@@ -111,9 +111,7 @@ def _aux_nwb(path: Path, subject: str) -> Path:
     from pynwb import TimeSeries
 
     nwb = _nwbfile(path.stem, subject)
-    nwb.add_acquisition(
-        TimeSeries(name="position", data=np.zeros((10, 2)), unit="m", rate=100.0)
-    )
+    nwb.add_acquisition(TimeSeries(name="position", data=np.zeros((10, 2)), unit="m", rate=100.0))
     return _write_nwb(path, nwb)
 
 
@@ -126,7 +124,9 @@ def _churchland(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path
     base = root / "000070"
     _dandiset_yaml(base, "000070")
     out = []
-    for i, (subject, secs) in enumerate([("Jenkins", scale.long_seconds), ("Nitschke", scale.seconds)]):
+    for i, (subject, secs) in enumerate(
+        [("Jenkins", scale.long_seconds), ("Nitschke", scale.seconds)]
+    ):
         n_units = scale.units + 16 if i == 0 else scale.units + 1
         trains = _spike_trains(rng, n_units, secs, scale.rate_hz)
         name = f"sub-{subject}/sub-{subject}_ses-2009091{i}_behavior+ecephys.nwb"
@@ -142,7 +142,9 @@ def _neupane_ppc(root: Path, rng: np.random.Generator, scale: Scale) -> list[Pat
         trains = _spike_trains(rng, scale.units, scale.seconds, scale.rate_hz)
         stem = f"sub-{subject}/sub-{subject}_ses-{day}"
         out.append(
-            _units_nwb(base / f"{stem}_behavior+ecephys.nwb", trains, in_processing=True, subject=subject)
+            _units_nwb(
+                base / f"{stem}_behavior+ecephys.nwb", trains, in_processing=True, subject=subject
+            )
         )
         out.append(_aux_nwb(base / f"{stem}_ecephys.nwb", subject))
     return out
@@ -158,7 +160,12 @@ def _xiao(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
         stem = f"sub-An/sub-An_ses-2022010{k + 1}T173929"
         out.append(
             _timeseries_nwb(
-                base / f"{stem}.nwb", raster, rate=1000.0, where="ecephys", name="rasters", subject="An"
+                base / f"{stem}.nwb",
+                raster,
+                rate=1000.0,
+                where="ecephys",
+                name="rasters",
+                subject="An",
             )
         )
         out.append(_aux_nwb(base / f"{stem}_behavior.nwb", "An"))
@@ -177,7 +184,12 @@ def _h2(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
         name = f"sub-T5-{split}/sub-T5-{split}_ses-2022051{8 + k}.nwb"
         out.append(
             _timeseries_nwb(
-                base / name, counts, rate=50.0, where="acquisition", name="binned_spikes", subject="T5"
+                base / name,
+                counts,
+                rate=50.0,
+                where="acquisition",
+                name="binned_spikes",
+                subject="T5",
             )
         )
     return out
