@@ -383,7 +383,7 @@ _RECIPES = (
             "native_bin_s": 0.005,
             "bin_size_s": 0.02,
         },
-        overrides=(("sub-monk-g/*", {"native_bin_s": 1 / 60, "bin_size_s": 1 / 60}),),
+        overrides=(("*sub-monk-g/*", {"native_bin_s": 1 / 60, "bin_size_s": 1 / 60}),),
         expect=Expect(
             sessions=13,
             tokens=101_984_317,
@@ -441,7 +441,7 @@ _RECIPES = (
         ),
         reader="mat-mua-threshold",
         params={"variable": "ALLMUA", "threshold_sd": 3.5, "samples_per_bin": 20},
-        include=("monkey[FN]/THINGS_MUA_trials.mat", "*THINGS_MUA_trials_[FN].mat"),
+        include=("*monkey[FN]/THINGS_MUA_trials.mat", "*THINGS_MUA_trials_[FN].mat"),
         ids=Ids(
             fixed=(
                 ("monkeyF/THINGS_MUA_trials.mat", "monkey_F", "F_0"),
