@@ -114,8 +114,8 @@ class Recipe:
     Examples
     --------
     >>> r = RECIPES["neupane-ppc"]
-    >>> r.select(["001275/sub-a/sub-a_ses-1_ecephys.nwb", "001275/sub-a/sub-a_ses-1_behavior+ecephys.nwb"])
-    ['001275/sub-a/sub-a_ses-1_behavior+ecephys.nwb']
+    >>> r.select(["sub-a/sub-a_ses-1_ecephys.nwb", "sub-a/sub-a_ses-1_behavior+ecephys.nwb"])
+    ['sub-a/sub-a_ses-1_behavior+ecephys.nwb']
     """
 
     name: str  # = source_dataset

@@ -87,9 +87,11 @@ def _digest(paths):
         if p.suffix == ".nwb":  # pynwb stamps random object ids: compare the data instead
             with h5py.File(p, "r") as f:
                 f.visititems(
-                    lambda n, o: h.update(np.asarray(o[()]).tobytes())
-                    if isinstance(o, h5py.Dataset) and o.dtype.kind in "iuf"
-                    else None
+                    lambda n, o: (
+                        h.update(np.asarray(o[()]).tobytes())
+                        if isinstance(o, h5py.Dataset) and o.dtype.kind in "iuf"
+                        else None
+                    )
                 )
         else:
             h.update(p.read_bytes())

@@ -167,7 +167,9 @@ def _makin_expected(path):
         refs = f["spikes"][()]
         trains = []
         for ch in range(refs.shape[1]):
-            parts = [f[refs[u, ch]][()].ravel() for u in range(refs.shape[0]) if f[refs[u, ch]].ndim == 2]
+            parts = [
+                f[refs[u, ch]][()].ravel() for u in range(refs.shape[0]) if f[refs[u, ch]].ndim == 2
+            ]
             trains.append(np.concatenate(parts) if parts else np.empty(0))
     lo = min(t.min() for t in trains if t.size)
     hi = max(t.max() for t in trains if t.size)
