@@ -226,6 +226,9 @@ _RECIPES = (
         cite="Neupane, Fiete, Jazayeri (2024), DANDI:001275",
         license=_CC_BY,
     ),
+    # willett. Facts: Dryad doi:10.5061/dryad.x69p8czpq; the build used
+    # diagnosticBlocks.tar.gz, sentences.tar.gz and tuningTasks.tar.gz, extracted.
+    # Facts ran out: no checksums or sizes at hand. Layout: the three extracted folders.
     Recipe(
         name="willett",
         source=Archive("dryad", "10.5061/dryad.x69p8czpq"),

@@ -14,7 +14,6 @@ loaded whole: each block reads the hyperslab of its own trials.
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -23,12 +22,13 @@ import xarray as xr
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
 from neuralbench.readers._h5 import get_node, open_h5
-from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
-from neuralbench.segments import MAX_TOKENS, segment_bounds
+from neuralbench.readers._trials import READ_BYTES, trial_columns, trials_session
+from neuralbench.readers.base import Reader, reader_call
+from neuralbench.segments import MAX_TOKENS
 
 __all__ = ["MatMuaThresholdReader", "mua_events"]
 
-_READ_BYTES = 64 << 20  # raw MUA read per step inside a block
+_READ_BYTES = READ_BYTES  # raw MUA read per step inside a block (tests lower it)
 
 
 def mua_events(mua: np.ndarray, threshold_sd: float, samples_per_bin: int) -> np.ndarray:
@@ -84,9 +84,6 @@ class MatMuaThresholdReader(Reader):
             raise ReaderError(
                 path, f"{variable}: {n_samples} samples, not one bin of {samples_per_bin}"
             )
-        n_bins = n_trials * per_trial
-        bounds = segment_bounds(n_elec, n_bins, max_tokens)
-        blocks = merge_blocks(bounds, n_elec, BLOCK_TOKENS)
         block = reader_call(
             _mua_block,
             path,
@@ -95,16 +92,17 @@ class MatMuaThresholdReader(Reader):
             samples_per_bin=samples_per_bin,
             per_trial=per_trial,
         )
-        attrs = {
-            "bin_size_s": samples_per_bin * native_bin_s,
-            "t0_s": 0.0,
-            "native_bin_s": native_bin_s,
-            "segment_bins": [list(b) for b in bounds],
-            "n_trials": n_trials,
-            "bins_per_trial": per_trial,
-            "threshold_sd": threshold_sd,
-        }
-        return session_array(block, n_elec, blocks, name=f"mua-{path}", attrs=attrs)
+        return trials_session(
+            block,
+            n_elec,
+            n_trials,
+            per_trial,
+            max_tokens=max_tokens,
+            bin_size_s=samples_per_bin * native_bin_s,
+            native_bin_s=native_bin_s,
+            name=f"mua-{path}",
+            extra_attrs={"threshold_sd": threshold_sd},
+        )
 
 
 def _mua_block(
@@ -118,15 +116,13 @@ def _mua_block(
     per_trial: int,
 ) -> np.ndarray:
     """Counts of bins ``[start, stop)``, from per-trial hyperslabs a few MiB at a time."""
-    first, last = start // per_trial, math.ceil(stop / per_trial)
     with open_h5(path) as f:
         data = get_node(f, variable, f"variable {variable!r}")
         trial_bytes = max(data.shape[0] * data.shape[2] * data.dtype.itemsize, 1)
-        step = max(1, _READ_BYTES // trial_bytes)
-        parts = [
-            mua_events(data[:, t : min(t + step, last), :], threshold_sd, samples_per_bin)
-            for t in range(first, last, step)
-        ]
-    counts = np.concatenate(parts, axis=1)
-    offset = first * per_trial
-    return counts[:, start - offset : stop - offset]
+        return trial_columns(
+            lambda t0, t1: mua_events(data[:, t0:t1, :], threshold_sd, samples_per_bin),
+            start,
+            stop,
+            per_trial=per_trial,
+            trials_per_step=_READ_BYTES // trial_bytes,
+        )

@@ -17,6 +17,7 @@ import xarray as xr
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
 from neuralbench.readers.base import Reader, merge_blocks, reader_call, session_array
+from neuralbench.readers.mat import read_mat5
 from neuralbench.segments import MAX_TOKENS, segment_bounds
 
 __all__ = ["MatConditionsReader", "load_struct_field"]
@@ -24,14 +25,7 @@ __all__ = ["MatConditionsReader", "load_struct_field"]
 
 def load_struct_field(path: str, variable: str, field: int) -> np.ndarray:
     """Field number ``field`` of the 1x1 struct ``variable``: a 3-D array."""
-    from scipy.io import loadmat
-
-    if not os.path.exists(path):
-        raise ReaderError(path, "file does not exist")
-    try:
-        content = loadmat(path, variable_names=[variable])
-    except Exception as exc:  # scipy raises ValueError/TypeError/OSError for damaged files
-        raise ReaderError(path, f"not a readable MAT file ({type(exc).__name__}: {exc})") from exc
+    content = read_mat5(path, [variable])
     if variable not in content:
         raise ReaderError(path, f"has no variable {variable!r}")
     struct = content[variable]

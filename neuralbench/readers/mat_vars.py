@@ -20,6 +20,7 @@ import xarray as xr
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
 from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
+from neuralbench.readers.mat import read_mat5
 from neuralbench.segments import MAX_TOKENS, segment_bounds
 
 __all__ = ["MatSpikeVarsReader", "read_spike_vars"]
@@ -29,15 +30,8 @@ logger = logging.getLogger(__name__)
 
 def read_spike_vars(path: str, name_format: str, n_channels: int) -> list[np.ndarray]:
     """Spike times of each channel (empty where the variable is missing)."""
-    from scipy.io import loadmat
-
-    if not os.path.exists(path):
-        raise ReaderError(path, "file does not exist")
     names = [name_format.format(i) for i in range(n_channels)]
-    try:
-        content = loadmat(path, variable_names=names)
-    except Exception as exc:  # scipy raises ValueError/TypeError/OSError for damaged files
-        raise ReaderError(path, f"not a readable MAT file ({type(exc).__name__}: {exc})") from exc
+    content = read_mat5(path, names)
     trains = []
     for name in names:
         value = content.get(name)

@@ -10,7 +10,6 @@ order); negative rates give 0 instead of wrapping around (fix
 from __future__ import annotations
 
 import logging
-import math
 import os
 
 import numpy as np
@@ -18,14 +17,13 @@ import xarray as xr
 
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
-from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
-from neuralbench.segments import MAX_TOKENS, segment_bounds
+from neuralbench.readers._trials import READ_BYTES, trial_columns, trials_session
+from neuralbench.readers.base import Reader, reader_call
+from neuralbench.segments import MAX_TOKENS
 
 __all__ = ["NpyRatesReader", "rates_to_counts"]
 
 logger = logging.getLogger(__name__)
-
-_READ_BYTES = 64 << 20  # raw rates read per step inside a block
 
 
 def rates_to_counts(rates: np.ndarray, samples_per_bin: int, count_scale: float) -> np.ndarray:
@@ -88,9 +86,6 @@ class NpyRatesReader(Reader):
             logger.warning(
                 "%s: last %d samples of each trial dropped", path, n_samples % samples_per_bin
             )
-        n_bins = n_trials * per_trial
-        bounds = segment_bounds(n_units, n_bins, max_tokens)
-        blocks = merge_blocks(bounds, n_units, BLOCK_TOKENS)
         block = reader_call(
             _rates_block,
             path,
@@ -98,15 +93,16 @@ class NpyRatesReader(Reader):
             count_scale=count_scale,
             per_trial=per_trial,
         )
-        attrs = {
-            "bin_size_s": samples_per_bin * native_bin_s,
-            "t0_s": 0.0,
-            "native_bin_s": native_bin_s,
-            "segment_bins": [list(b) for b in bounds],
-            "n_trials": n_trials,
-            "bins_per_trial": per_trial,
-        }
-        return session_array(block, n_units, blocks, name=f"npy-{path}", attrs=attrs)
+        return trials_session(
+            block,
+            n_units,
+            n_trials,
+            per_trial,
+            max_tokens=max_tokens,
+            bin_size_s=samples_per_bin * native_bin_s,
+            native_bin_s=native_bin_s,
+            name=f"npy-{path}",
+        )
 
 
 def _rates_block(
@@ -114,13 +110,11 @@ def _rates_block(
 ) -> np.ndarray:
     """Counts of bins ``[start, stop)``: whole trials are read a few MiB at a time."""
     arr = _load(path)
-    first, last = start // per_trial, math.ceil(stop / per_trial)
     trial_bytes = max(arr.shape[1] * arr.shape[2] * arr.dtype.itemsize, 1)
-    step = max(1, _READ_BYTES // trial_bytes)
-    parts = [
-        rates_to_counts(np.asarray(arr[t : min(t + step, last)]), samples_per_bin, count_scale)
-        for t in range(first, last, step)
-    ]
-    counts = np.concatenate(parts, axis=1)
-    offset = first * per_trial
-    return counts[:, start - offset : stop - offset]
+    return trial_columns(
+        lambda t0, t1: rates_to_counts(np.asarray(arr[t0:t1]), samples_per_bin, count_scale),
+        start,
+        stop,
+        per_trial=per_trial,
+        trials_per_step=READ_BYTES // trial_bytes,
+    )

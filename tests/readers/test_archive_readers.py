@@ -31,14 +31,12 @@ def raw(tmp_path_factory):
 @pytest.fixture
 def one_segment_per_block(monkeypatch):
     """Make every segment its own dask block, so block edges cut trials and windows."""
+    import neuralbench.readers._trials
     import neuralbench.readers.mat_cells
-    import neuralbench.readers.mat_mua
     import neuralbench.readers.mat_vars
-    import neuralbench.readers.npy
 
     for mod in (
-        neuralbench.readers.npy,
-        neuralbench.readers.mat_mua,
+        neuralbench.readers._trials,
         neuralbench.readers.mat_cells,
         neuralbench.readers.mat_vars,
     ):
