@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neuralbench import _synth_archives as _archives
+
 __all__ = ["LAYOUTS", "Scale", "write_raw_tree"]
 
 logger = logging.getLogger(__name__)
@@ -101,6 +103,8 @@ def _timeseries_nwb(
     ts = TimeSeries(name=name, data=data, unit="count", rate=rate, starting_time=0.0)
     if where == "acquisition":
         nwb.add_acquisition(ts)
+    elif where == "analysis":
+        nwb.add_analysis(ts)
     else:
         nwb.create_processing_module(where, "processed data").add(ts)
     return _write_nwb(path, nwb)
@@ -124,7 +128,9 @@ def _churchland(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path
     base = root / "000070"
     _dandiset_yaml(base, "000070")
     out = []
-    for i, (subject, secs) in enumerate([("Jenkins", scale.long_seconds), ("Nitschke", scale.seconds)]):
+    for i, (subject, secs) in enumerate(
+        [("Jenkins", scale.long_seconds), ("Nitschke", scale.seconds)]
+    ):
         n_units = scale.units + 16 if i == 0 else scale.units + 1
         trains = _spike_trains(rng, n_units, secs, scale.rate_hz)
         name = f"sub-{subject}/sub-{subject}_ses-2009091{i}_behavior+ecephys.nwb"
@@ -140,7 +146,9 @@ def _neupane_ppc(root: Path, rng: np.random.Generator, scale: Scale) -> list[Pat
         trains = _spike_trains(rng, scale.units, scale.seconds, scale.rate_hz)
         stem = f"sub-{subject}/sub-{subject}_ses-{day}"
         out.append(
-            _units_nwb(base / f"{stem}_behavior+ecephys.nwb", trains, in_processing=True, subject=subject)
+            _units_nwb(
+                base / f"{stem}_behavior+ecephys.nwb", trains, in_processing=True, subject=subject
+            )
         )
         out.append(_aux_nwb(base / f"{stem}_ecephys.nwb", subject))
     return out
@@ -207,12 +215,155 @@ def _willett(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
     return out
 
 
+# Units-table dandisets: (dandiset, units in processing/ecephys?, session paths, extra files).
+# Paths follow the real asset listings (kim has none at hand: its names are made up).
+_UNITS_LAYOUTS: dict[str, tuple[str, bool, tuple[str, ...], tuple[str, ...]]] = {
+    "neupane-entorhinal": (
+        "000897",
+        True,
+        ("sub-amadeus/sub-amadeus_ses-08152019_behavior+ecephys.nwb",
+         "sub-mahler/sub-mahler_ses-04122021_behavior+ecephys.nwb"),
+        ("sub-amadeus/sub-amadeus_ses-08152019_ecephys.nwb",),
+    ),
+    "kim": (
+        "001357",
+        False,
+        ("sub-M1/sub-M1_ses-1_ecephys.nwb",
+         "sub-M2/sub-M2_ses-1_ecephys.nwb"),
+        (),
+    ),
+    "even-chen": (
+        "000121",
+        False,
+        ("sub-JenkinsC/sub-JenkinsC_ses-20151001T150307_behavior+ecephys.nwb",
+         "sub-Reggie/sub-Reggie_ses-20170115T125333_behavior+ecephys.nwb"),
+        ("sub-JenkinsC/sub-JenkinsC_ses-20150924T154125_behavior+ecephys+image.nwb",),
+    ),
+    "perich": (
+        "000688",
+        False,
+        ("sub-C/sub-C_ses-CO-20131003_behavior+ecephys.nwb",
+         "sub-M/sub-M_ses-RT-20140116_behavior+ecephys.nwb"),
+        (),
+    ),
+    "m1-a": (
+        "000941",
+        False,
+        ("sub-MonkeyL-held-in-calib/sub-MonkeyL-held-in-calib_ses-20120924_behavior+ecephys.nwb",
+         "sub-MonkeyL-held-out-calib/sub-MonkeyL-held-out-calib_ses-20121004_behavior+ecephys.nwb"),
+        (),
+    ),
+    "m1-b": (
+        "001209",
+        False,
+        ("sub-MonkeyX-held-in-calib/sub-MonkeyX-held-in-calib_ses-20121206_behavior+ecephys.nwb",
+         "sub-MonkeyX-held-out-calib/sub-MonkeyX-held-out-calib_ses-20121219_behavior+ecephys.nwb"),
+        (),
+    ),
+    "h1": (
+        "000954",
+        False,
+        ("sub-HumanPitt-held-in-calib/sub-HumanPitt-held-in-calib_ses-19250101T111740.nwb",
+         "sub-HumanPitt-held-out-calib/sub-HumanPitt-held-out-calib_ses-19250126T113454.nwb"),
+        (),
+    ),
+    "moore": ("001062", False, ("sub-MG/sub-MG_ecephys.nwb",), ()),
+    "dmfc-rsg": (
+        "000130",
+        False,
+        ("sub-Haydn/sub-Haydn_desc-train_ecephys.nwb", "sub-Haydn/sub-Haydn_desc-test_ecephys.nwb"),
+        (),
+    ),
+    "m2": (
+        "000953",
+        False,
+        ("sub-MonkeyN-held-in-calib/sub-MonkeyN-held-in-calib_ses-2020-10-19-Run1_behavior+ecephys.nwb",
+         "sub-MonkeyN-held-out-calib/sub-MonkeyN-held-out-calib_ses-2020-11-03-Run1_behavior+ecephys.nwb"),
+        (),
+    ),
+    "area2-bump": (
+        "000127",
+        False,
+        ("sub-Han/sub-Han_desc-train_behavior+ecephys.nwb",
+         "sub-Han/sub-Han_desc-test_ecephys.nwb"),
+        (),
+    ),
+}  # fmt: skip
+
+
+def _units_layout(name: str) -> Callable[[Path, np.random.Generator, Scale], list[Path]]:
+    """The writer of a units-table dandiset of :data:`_UNITS_LAYOUTS`."""
+
+    def write(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
+        dandiset, in_processing, sessions, extra = _UNITS_LAYOUTS[name]
+        base = root / dandiset
+        _dandiset_yaml(base, dandiset)
+        out = []
+        for k, rel in enumerate(sessions[: scale.sessions]):
+            subject = rel.split("/", 1)[0].removeprefix("sub-")
+            trains = _spike_trains(rng, scale.units + k, scale.seconds, scale.rate_hz)
+            out.append(_units_nwb(base / rel, trains, in_processing=in_processing, subject=subject))
+        for rel in extra:
+            out.append(_aux_nwb(base / rel, rel.split("/", 1)[0].removeprefix("sub-")))
+        return out
+
+    write.__name__ = f"_{name.replace('-', '_')}"
+    return write
+
+
+def _athalye(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
+    """Monkey G: counts at 60 Hz; monkey J: at 200 Hz (summed x4 to 20 ms)."""
+    base = root / "000404"
+    _dandiset_yaml(base, "000404")
+    out = []
+    for subject, rate in [("monk-g", 60.0), ("monk-j", 200.0)][: scale.sessions]:
+        n = int(scale.seconds * rate) + 3  # a trailing partial window for J
+        counts = rng.poisson(scale.rate_hz / rate, (n, scale.units)).astype(np.int64)
+        counts[4:8, 0] = 100  # J: 400 per 20 ms bin, saturates after the sum
+        name = f"sub-{subject}/sub-{subject}_ses-session0.nwb"
+        out.append(
+            _timeseries_nwb(
+                base / name,
+                counts,
+                rate=rate,
+                where="behavior",
+                name="spike_counts",
+                subject=subject,
+            )
+        )
+    return out
+
+
+def _temmar(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
+    """First file in the 2024 layout (processing/ecephys), the second in the 2025 one (analysis)."""
+    base = root / "001201"
+    _dandiset_yaml(base, "001201")
+    out = []
+    for k, where in enumerate(["ecephys", "analysis"][: scale.sessions]):
+        counts = rng.poisson(scale.rate_hz * 0.02, (int(scale.seconds / 0.02), 96)).astype(np.int64)
+        name = f"sub-Monkey-N/sub-Monkey-N_ses-2021101{5 + k}_obj-synth{k}_ecephys.nwb"
+        out.append(
+            _timeseries_nwb(
+                base / name, counts, rate=50.0, where=where, name="ThresholdCrossings", subject="N"
+            )
+        )
+    return out
+
+
 LAYOUTS: dict[str, Callable[[Path, np.random.Generator, Scale], list[Path]]] = {
     "xiao": _xiao,
     "neupane-ppc": _neupane_ppc,
     "willett": _willett,
     "churchland": _churchland,
     "h2": _h2,
+    **{name: _units_layout(name) for name in _UNITS_LAYOUTS},
+    "athalye": _athalye,
+    "temmar": _temmar,
+    "papale": _archives.papale,
+    "wojcik": _archives.wojcik,
+    "makin": _archives.makin,
+    "lanzarini": _archives.lanzarini,
+    "rajalingham": _archives.rajalingham,
 }
 """A writer per component: ``writer(RAW/<name>, rng, scale) -> written files``."""
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 from neuralbench.errors import RecipeError
 from neuralbench.readers.base import DIMS, Reader
 from neuralbench.readers.mat import MatDenseReader
+from neuralbench.readers.mat_cells import MatChannelTrainsReader
+from neuralbench.readers.mat_mua import MatMuaThresholdReader
+from neuralbench.readers.mat_struct import MatConditionsReader
+from neuralbench.readers.mat_vars import MatSpikeVarsReader
+from neuralbench.readers.npy import NpyRatesReader
 from neuralbench.readers.nwb import NwbTimeSeriesReader, NwbUnitsReader
 
 __all__ = ["DIMS", "READERS", "Reader", "get_reader", "register"]
@@ -19,7 +24,16 @@ def register(cls: type[Reader]) -> type[Reader]:
     return cls
 
 
-for _cls in (NwbUnitsReader, NwbTimeSeriesReader, MatDenseReader):
+for _cls in (
+    NwbUnitsReader,
+    NwbTimeSeriesReader,
+    MatDenseReader,
+    MatMuaThresholdReader,
+    MatChannelTrainsReader,
+    MatSpikeVarsReader,
+    MatConditionsReader,
+    NpyRatesReader,
+):
     register(_cls)
 
 
@@ -28,4 +42,6 @@ def get_reader(name: str) -> Reader:
     try:
         return READERS[name]()
     except KeyError:
-        raise RecipeError(None, f"unknown reader {name!r}; known: {', '.join(sorted(READERS))}") from None
+        raise RecipeError(
+            None, f"unknown reader {name!r}; known: {', '.join(sorted(READERS))}"
+        ) from None

@@ -61,6 +61,7 @@ class DenseReader(Reader):
         max_tokens: int | None,
         t0_s: float,
         loader: str = "h5",
+        extra_attrs: dict | None = None,
     ) -> xr.DataArray:
         """Lazy counts of a 2-D dataset ``inner`` of ``path``.
 
@@ -88,6 +89,7 @@ class DenseReader(Reader):
             "t0_s": t0_s,
             "native_bin_s": native_bin_s,
             "segment_bins": [list(b) for b in bounds],
+            **(extra_attrs or {}),
         }
         return session_array(block, n_units, blocks, name=f"dense-{path}-{inner}", attrs=attrs)
 

@@ -12,7 +12,7 @@ from neuralbench.readers._dense import DenseReader
 from neuralbench.readers._h5 import get_node, open_h5
 from neuralbench.segments import MAX_TOKENS
 
-__all__ = ["MatDenseReader", "is_mat73", "load_mat5_variable"]
+__all__ = ["MatDenseReader", "is_mat73", "load_mat5_variable", "read_mat5"]
 
 
 def is_mat73(path: str) -> bool:
@@ -22,8 +22,8 @@ def is_mat73(path: str) -> bool:
     return h5py.is_hdf5(path)
 
 
-def load_mat5_variable(path: str, variable: str) -> np.ndarray:
-    """One variable of a MAT v4/v5 file, or a ReaderError naming what is missing."""
+def read_mat5(path: str, variable_names: list[str]) -> dict[str, np.ndarray]:
+    """The named variables of a MAT v4/v5 file (those present); a damaged file is a ReaderError."""
     from scipy.io import loadmat
 
     if not os.path.exists(path):
@@ -31,9 +31,14 @@ def load_mat5_variable(path: str, variable: str) -> np.ndarray:
     if os.path.getsize(path) == 0:
         raise ReaderError(path, "file is empty (0 bytes)")
     try:
-        content = loadmat(path, variable_names=[variable])
+        return loadmat(path, variable_names=variable_names)
     except Exception as exc:  # scipy raises ValueError/TypeError/OSError for damaged files
         raise ReaderError(path, f"not a readable MAT file ({type(exc).__name__}: {exc})") from exc
+
+
+def load_mat5_variable(path: str, variable: str) -> np.ndarray:
+    """One variable of a MAT v4/v5 file, or a ReaderError naming what is missing."""
+    content = read_mat5(path, [variable])
     if variable not in content:
         raise ReaderError(path, f"has no variable {variable!r}")
     value = np.asarray(content[variable])

@@ -195,14 +195,21 @@ class NwbTimeSeriesReader(DenseReader):
         path: str | os.PathLike[str],
         *,
         group: str,
+        alt_groups: tuple[str, ...] = (),
         time_axis: int = 0,
         native_bin_s: float = 0.02,
         bin_size_s: float = 0.02,
         max_tokens: int | None = MAX_TOKENS,
     ) -> xr.DataArray:
-        """Return the series summed into ``bin_size_s`` bins (trailing partial bin dropped)."""
+        """Return the series summed into ``bin_size_s`` bins (trailing partial bin dropped).
+
+        ``alt_groups`` are later locations of the same series, tried in order when
+        ``group`` is absent (a dandiset re-published with a new layout); the one
+        used is recorded in the ``source_group`` attribute.
+        """
         path = os.fspath(path)
         with open_h5(path) as f:
+            group = next((g for g in (group, *alt_groups) if g in f), group)
             series = get_node(f, group, "TimeSeries")
             data = get_node(series, "data", "TimeSeries data")
             shape, dtype = data.shape, data.dtype
@@ -217,6 +224,7 @@ class NwbTimeSeriesReader(DenseReader):
             bin_size_s=bin_size_s,
             max_tokens=max_tokens,
             t0_s=t0,
+            extra_attrs={"source_group": group},
         )
 
 

@@ -1,0 +1,115 @@
+"""Synthetic raw trees: every component has a layout its recipe selects and its reader opens."""
+
+from __future__ import annotations
+
+import hashlib
+
+import h5py
+import numpy as np
+import pytest
+from scipy.io.matlab import matfile_version
+
+from neuralbench.catalog import RECIPES
+from neuralbench.readers import get_reader
+from neuralbench.synth import LAYOUTS, Scale, write_raw_tree
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    raw = tmp_path_factory.mktemp("raw")
+    return raw, write_raw_tree(raw, scale=Scale.tiny(), seed=3)
+
+
+def _rel(raw, name, paths):
+    return [p.relative_to(raw / name).as_posix() for p in paths]
+
+
+def test_every_component_has_a_layout():
+    assert set(LAYOUTS) == set(RECIPES)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_layout_is_selected_and_readable(tree, name):
+    raw, written = tree
+    recipe = RECIPES[name]
+    on_disk = sorted(
+        p.relative_to(raw / name).as_posix()
+        for p in (raw / name).rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    )
+    selected = recipe.select(on_disk)
+    assert selected, f"{name}: no session selected from {on_disk}"
+    assert set(selected) <= set(_rel(raw, name, written[name]))
+    ids = {recipe.ids.of(s) for s in selected}
+    assert len(ids) == len(selected)  # no two sessions share ids
+    for rel in selected:
+        da = get_reader(recipe.reader).open_session(
+            raw / name / rel, max_tokens=recipe.max_tokens, **recipe.params_for(rel)
+        )
+        assert da.dims == ("unit", "time") and da.dtype == np.uint16
+        assert da.shape[0] > 0 and da.shape[1] > 0
+        for key in ("bin_size_s", "t0_s", "segment_bins"):
+            assert key in da.attrs
+        assert int(da.sum()) > 0
+
+
+def test_aux_files_are_not_sessions(tree):
+    raw, written = tree
+    for name in ("xiao", "neupane-ppc", "neupane-entorhinal", "even-chen", "papale"):
+        rel = _rel(raw, name, written[name])
+        assert len(RECIPES[name].select(rel)) < len(rel) or name == "papale"
+    papale = sorted(p.name for p in (raw / "papale").rglob("*.mat"))
+    assert papale == ["THINGS_MUA_trials.mat"] * 2 + ["THINGS_normMUA.mat"] * 2
+
+
+def test_mat73_files_look_like_matlab_wrote_them(tree):
+    raw, _ = tree
+    for path in [raw / "papale/monkeyF/THINGS_MUA_trials.mat", raw / "makin/indy_20160407_02.mat"]:
+        head = path.read_bytes()[:128]
+        assert head.startswith(b"MATLAB 7.3 MAT-file")
+        assert matfile_version(str(path)) == (2, 0)
+        assert h5py.is_hdf5(path)
+    with h5py.File(raw / "makin/indy_20160407_02.mat", "r") as f:
+        cells = f["spikes"]
+        assert cells.attrs["MATLAB_class"] == b"cell"
+        first = f[cells[0, 0]]
+        assert first.ndim == 2 and first.shape[0] == 1  # a MATLAB column vector, transposed
+        empties = [f[r] for r in cells[()].ravel() if f[r].ndim == 1]
+        assert empties and all(e.attrs["MATLAB_empty"] == 1 for e in empties)
+    with h5py.File(raw / "papale/monkeyF/THINGS_MUA_trials.mat", "r") as f:
+        assert f["ALLMUA"].shape[0] == 300  # (time, trials, electrodes) as h5py sees it
+    assert matfile_version(str(raw / "rajalingham/mahler_hand_dmfc_dataset_50ms.mat"))[0] == 1
+
+
+def _digest(paths):
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        if p.suffix == ".nwb":  # pynwb stamps random object ids: compare the data instead
+            with h5py.File(p, "r") as f:
+                f.visititems(
+                    lambda n, o: (
+                        h.update(np.asarray(o[()]).tobytes())
+                        if isinstance(o, h5py.Dataset) and o.dtype.kind in "iuf"
+                        else None
+                    )
+                )
+        else:
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_same_seed_same_files(tmp_path):
+    names = ["wojcik", "lanzarini", "rajalingham", "moore", "makin"]
+    a = write_raw_tree(tmp_path / "a", only=names, seed=7, scale=Scale.tiny())
+    b = write_raw_tree(tmp_path / "b", only=names, seed=7, scale=Scale.tiny())
+    c = write_raw_tree(tmp_path / "c", only=names, seed=8, scale=Scale.tiny())
+    for n in ("wojcik", "lanzarini", "rajalingham", "moore"):
+        assert _digest(a[n]) == _digest(b[n]) != _digest(c[n])
+    # MAT v7.3 files carry no timestamps of ours: compare the arrays
+    with h5py.File(a["makin"][0], "r") as fa, h5py.File(b["makin"][0], "r") as fb:
+        assert np.array_equal(fa["t"][()], fb["t"][()])
+
+
+def test_unknown_layout_is_an_error(tmp_path):
+    with pytest.raises(Exception, match="nope"):
+        write_raw_tree(tmp_path, only=["nope"])
