@@ -6,6 +6,7 @@ Exit status: 0 when everything was built, 1 when a session (or a stage) failed,
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -195,6 +196,43 @@ def demo(out: Path, workers: int | None) -> None:
     code = _run_build(raw, out, None, workers, None)
     click.echo(f"open it: python -c \"import neuralbench; print(neuralbench.open_corpus('{out}'))\"")
     sys.exit(code)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def catalog(as_json: bool) -> None:
+    """The 23 recipes: source, reader, published sessions and tokens."""
+    from neuralbench.plan import catalog_table, format_table
+
+    rows = catalog_table()
+    click.echo(json.dumps(rows, indent=1) if as_json else format_table(rows))
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--listing",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A dandiset asset listing (JSON), e.g. ../shared/real-data/dandi-listings/000950.json.",
+)
+@click.option("--files", "show_files", is_flag=True, help="List every selected file.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plan(name: str, listing: Path, show_files: bool, as_json: bool) -> None:
+    """What building NAME from a listing would download and build: files, bytes, sessions."""
+    from neuralbench.plan import format_table
+    from neuralbench.plan import plan as make_plan
+
+    try:
+        result = make_plan(name, listing)
+    except NeuralbenchError as exc:
+        raise _Usage(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+        return
+    click.echo(format_table([result["summary"]]))
+    if show_files:
+        click.echo(format_table(result["files"]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,7 +42,9 @@ def open_session(recipe: Recipe, raw_root: str | os.PathLike[str], ref: SessionR
     rerun tell a changed file from a finished one).
     """
     path = Path(raw_root) / recipe.name / ref.source_file
-    counts = get_reader(recipe.reader).open_session(path, max_tokens=recipe.max_tokens, **dict(recipe.params))
+    counts = get_reader(recipe.reader).open_session(
+        path, max_tokens=recipe.max_tokens, **recipe.params_for(ref.source_file)
+    )
     counts.attrs.update(
         source_dataset=recipe.name,
         subject_id=ref.subject_id,
