@@ -1,0 +1,326 @@
+"""Tests for neuralbench.cluster: job scripts as text, a real LocalCluster, a real scheduler."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import yaml
+
+from neuralbench import cluster
+from neuralbench.cluster import connect, job_script, make_client, release, resolve
+from neuralbench.errors import NeuralbenchError
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "cluster"
+PACKAGED = yaml.safe_load((REPO / "neuralbench" / "cluster.yaml").read_text())
+WAIT_S = 60
+
+
+def _profile(tmp_path: Path, kind: str, **keys: object) -> Path:
+    path = tmp_path / f"{kind}-profile.yaml"
+    path.write_text(yaml.safe_dump({"neuralbench": {"cluster": {kind: keys}}}))
+    return path
+
+
+# -- configuration layers ---------------------------------------------------------------
+
+
+def test_import_registers_only_neuralbench_defaults(tmp_path: Path) -> None:
+    """Importing touches no other dask key, no home folder, and not dask-jobqueue."""
+    code = (
+        "import copy, json, sys, dask\n"
+        "before = copy.deepcopy(dask.config.config)\n"
+        "import neuralbench.cluster\n"
+        "after = dask.config.config\n"
+        "changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))\n"
+        "print(json.dumps({'changed': changed,\n"
+        "  'cores': dask.config.get('neuralbench.cluster.slurm.cores'),\n"
+        "  'modules': sorted(m for m in ('dask_jobqueue', 'distributed') if m in sys.modules)}))\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
+    env.pop("DASK_CONFIG", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=WAIT_S
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["changed"] == ["neuralbench"]
+    assert report["cores"] == PACKAGED["neuralbench"]["cluster"]["slurm"]["cores"]
+    assert report["modules"] == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_layers_resolve_in_order(tmp_path: Path) -> None:
+    """Keyword beats profile beats dask config beats packaged default; None is 'not given'."""
+    packaged = PACKAGED["neuralbench"]["cluster"]["slurm"]
+    assert resolve("slurm")["cores"] == packaged["cores"]
+    assert resolve("slurm")["local_directory"] == packaged["local-directory"]
+    profile = _profile(tmp_path, "slurm", cores=8, queue="long")
+    with dask.config.set(
+        {"neuralbench.cluster.slurm.cores": 6, "neuralbench.cluster.slurm.jobs": 3}
+    ):
+        assert resolve("slurm")["cores"] == 6
+        layered = resolve("slurm", profile)
+        assert (layered["cores"], layered["queue"], layered["jobs"]) == (8, "long", 3)
+        explicit = resolve("slurm", profile, cores=12, queue=None, local_directory="/x")
+        assert (explicit["cores"], explicit["queue"], explicit["local_directory"]) == (
+            12,
+            "long",
+            "/x",
+        )
+    assert resolve("slurm")["cores"] == packaged["cores"]
+
+
+def test_environment_variable_reaches_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASK_NEURALBENCH__CLUSTER__PBS__WALLTIME", "09:00:00")
+    with dask.config.set(dask.config.collect(paths=[])):
+        assert resolve("pbs")["walltime"] == "09:00:00"
+
+
+def test_unknown_kind_and_keys_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="local, slurm, pbs"):
+        make_client("kubernetes")
+    with pytest.raises(TypeError, match="unknown key.*corez.*valid keys"):
+        resolve("slurm", corez=4)
+    bad = _profile(tmp_path, "slurm", cores=4, wall_time="1:00:00")
+    with pytest.raises(NeuralbenchError, match="wall_time") as info:
+        resolve("slurm", bad)
+    assert str(info.value).startswith(str(bad))
+    with pytest.raises(NeuralbenchError, match="no neuralbench.cluster.pbs section"):
+        resolve("pbs", _profile(tmp_path, "slurm", cores=4))
+    with dask.config.set({"neuralbench.cluster.local.n-wrkers": 2}):
+        with pytest.raises(ValueError, match="dask config neuralbench.cluster.local.*n_wrkers"):
+            resolve("local")
+    with pytest.raises(ValueError, match="slurm or pbs"):
+        job_script("local")
+
+
+@pytest.mark.parametrize("kind", ["slurm", "pbs"])
+def test_shipped_profiles_use_known_keys_and_differ_from_defaults(kind: str) -> None:
+    """cluster/<kind>.yaml only overrides packaged keys, so there is one list of keys."""
+    path = PROFILES / f"{kind}.yaml"
+    shipped = yaml.safe_load(path.read_text())["neuralbench"]["cluster"][kind]
+    settings = resolve(kind, path)
+    packaged = PACKAGED["neuralbench"]["cluster"][kind]
+    assert set(shipped) <= set(packaged)
+    for key, value in shipped.items():
+        assert settings[key.replace("-", "_")] == value
+    assert any(packaged[key] != value for key, value in shipped.items())
+
+
+# -- rendered job scripts ---------------------------------------------------------------
+
+
+def _header_and_worker(script: str, prefix: str) -> tuple[list[str], str]:
+    """The directives (prefix stripped) and the worker command line of a job script."""
+    lines = script.strip().splitlines()
+    header = [line.removeprefix(prefix).strip() for line in lines if line.startswith(prefix)]
+    return header, lines[-1]
+
+
+def test_slurm_job_script_carries_settings(tmp_path: Path) -> None:
+    profile = _profile(tmp_path, "slurm", cores=6, memory="24GiB", account="from-profile")
+    script = job_script(
+        "slurm",
+        profile,
+        walltime="01:30:00",
+        queue="compute",
+        account="abc123",
+        local_directory="/local/scratch",
+        log_directory=str(tmp_path / "logs"),
+        job_extra_directives=["--constraint=cpu"],
+        job_script_prologue=["module load hdf5"],
+    )
+    header, worker = _header_and_worker(script, "#SBATCH")
+    wanted = ["-J nb-worker", "-p compute", "-A abc123", "--cpus-per-task=6", "--mem=24G",
+              "-t 01:30:00", "--constraint=cpu"]  # fmt: skip
+    wanted.append(f"-o {tmp_path / 'logs'}/nb-worker-%J.out")
+    assert set(wanted) <= set(header)
+    assert "from-profile" not in script
+    assert "module load hdf5" in script
+    assert "--nworkers 6" in worker and "--nthreads 1" in worker  # processes follow cores
+    assert "--memory-limit 4.00GiB" in worker
+    assert "--local-directory /local/scratch" in worker
+
+
+def test_pbs_job_script_carries_settings() -> None:
+    script = job_script(
+        "pbs",
+        cores=8,
+        processes=4,
+        memory="32GiB",
+        walltime="12:00:00",
+        queue="workq",
+        account="abc123",
+        job_extra_directives=["-l place=free"],
+    )
+    header, worker = _header_and_worker(script, "#PBS")
+    wanted = ["-N nb-worker", "-q workq", "-A abc123", "-l select=1:ncpus=8:mem=32GB",
+              "-l walltime=12:00:00", "-l place=free"]  # fmt: skip
+    assert set(wanted) <= set(header)
+    assert "--nworkers 4" in worker and "--nthreads 2" in worker  # explicit processes win
+    assert "--memory-limit 8.00GiB" in worker
+    assert "--local-directory ${TMPDIR:-/tmp}" in worker  # packaged default, expanded on node
+
+
+def test_pbs_resource_spec_replaces_select(tmp_path: Path) -> None:
+    script = job_script("pbs", _profile(tmp_path, "pbs", resource_spec="nodes=1:ppn=4,mem=16gb"))
+    assert "#PBS -l nodes=1:ppn=4,mem=16gb" in script
+    assert "select=" not in script
+
+
+@pytest.mark.parametrize("kind", ["slurm", "pbs"])
+def test_shipped_profile_renders(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the profile's relative log-directory is created here
+    script = job_script(kind, PROFILES / f"{kind}.yaml")
+    assert "--nworkers 8" in script and "--memory-limit 4.00GiB" in script
+    assert (tmp_path / "logs" / "dask-workers").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("script", "env", "args"),
+    [
+        ("launch-slurm.sh", {}, ["/raw dir", "/out", "7"]),
+        ("launch-pbs.sh", {"RAW": "/raw dir", "OUT": "/out", "JOBS": "7"}, []),
+    ],
+)
+def test_launch_scripts_pass_arguments(
+    script: str, env: dict[str, str], args: list[str], tmp_path: Path
+) -> None:
+    """The batch scripts call `neuralbench build` with the flags the CLI defines."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "argv.json"
+    fake = bin_dir / "neuralbench"  # stands in for the CLI: records its argv
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"json.dump(sys.argv[1:], open({str(record)!r}, 'w'))\n"
+    )
+    fake.chmod(0o755)
+    kind = "slurm" if "slurm" in script else "pbs"
+    run_env = {**os.environ, **env, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(
+        ["bash", str(PROFILES / script), *args], env=run_env, cwd=REPO, check=True, timeout=WAIT_S
+    )
+    argv = json.loads(record.read_text())
+    assert argv == ["build", "/raw dir", "/out", "--cluster", kind, "--profile",
+                    f"cluster/{kind}.yaml", "--jobs", "7"]  # fmt: skip
+
+
+# -- real clusters ----------------------------------------------------------------------
+
+
+def test_local_client_computes_and_closes() -> None:
+    client = make_client("local", n_workers=2, dashboard_address=":0")
+    local = client.cluster
+    try:
+        client.wait_for_workers(2, timeout=WAIT_S)
+        workers = client.scheduler_info()["workers"].values()
+        assert len(workers) == 2
+        assert {w["nthreads"] for w in workers} == {1}
+        x = da.arange(10_000, chunks=1_000, dtype=np.int64)
+        assert int(x.sum().compute()) == 10_000 * 9_999 // 2
+    finally:
+        release(client)
+    assert client.status == "closed"
+    assert local.status.name == "closed"
+
+
+def _written(scheduler_file: Path) -> bool:
+    try:
+        return "address" in json.loads(scheduler_file.read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=WAIT_S)
+
+
+@pytest.fixture
+def scheduler(tmp_path: Path):
+    """A `dask scheduler` and two `dask worker` processes on loopback; killed afterwards."""
+    scheduler_file = tmp_path / "scheduler.json"
+    mod = [sys.executable, "-m"]
+    common = ["--no-dashboard"]
+    procs = [
+        subprocess.Popen(
+            [*mod, "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+             "--scheduler-file", str(scheduler_file), *common],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    ]  # fmt: skip
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not _written(scheduler_file):
+            if time.monotonic() > deadline or procs[0].poll() is not None:
+                pytest.fail("dask scheduler did not start")
+            time.sleep(0.1)
+        for i in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [*mod, "distributed.cli.dask_worker", "--scheduler-file",
+                     str(scheduler_file), "--nthreads", "1", "--no-nanny", "--name", f"w{i}",
+                     "--host", "127.0.0.1", "--local-directory", str(tmp_path / f"w{i}"),
+                     *common],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+            )  # fmt: skip
+        yield scheduler_file
+    finally:
+        # Workers first, each to its end, then the scheduler: a worker told to stop while
+        # its scheduler is going away can hang in distributed's close path.
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+def test_connect_to_running_scheduler(scheduler: Path) -> None:
+    address = json.loads(scheduler.read_text())["address"]
+    assert address.startswith("tcp://127.0.0.1:")
+    client = make_client(address)
+    try:
+        assert client.cluster is None
+        client.wait_for_workers(2, timeout=WAIT_S)
+        pids = client.run(os.getpid)
+        assert len(pids) == 2
+        square_and_pid = lambda i: (i * i, os.getpid())  # noqa: E731  (a lambda ships by value)
+        futures = [
+            client.submit(square_and_pid, i, workers=[addr], pure=False)
+            for i, addr in enumerate(pids)
+        ]
+        results = client.gather(futures)
+        assert [r[0] for r in results] == [0, 1]
+        assert {r[1] for r in results} == set(pids.values())  # ran on both workers
+        x = da.ones((400, 400), chunks=(100, 100), dtype=np.uint8)
+        assert int(x.sum().compute()) == 160_000
+    finally:
+        release(client)
+    # release() closed our client only: the scheduler and its workers are still there
+    again = connect(str(scheduler), timeout=WAIT_S)
+    try:
+        again.wait_for_workers(2, timeout=WAIT_S)
+        assert again.submit(sum, [1, 2, 3]).result(timeout=WAIT_S) == 6
+    finally:
+        again.close()
+
+
+def test_address_takes_no_profile(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="no profile"):
+        make_client("tcp://127.0.0.1:8786", profile=tmp_path / "p.yaml")
+    assert cluster.KINDS == ("local", "slurm", "pbs")
