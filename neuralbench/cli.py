@@ -53,36 +53,45 @@ def synth(raw: Path, only: str | None, seed: int) -> None:
         click.echo(f"{name}: {len(files)} files")
 
 
-def _client(workers: int | None, scheduler: str | None):
-    from distributed import Client, LocalCluster
+def _client(workers: int | None, scheduler: str | None, kind: str = "local", jobs=None, profile=None):
+    """A Client from the cluster options: a scheduler address, or a local/slurm/pbs cluster."""
+    from neuralbench.cluster import make_client
 
+    if scheduler:
+        client = make_client(scheduler)
+    elif kind == "local":
+        client = make_client("local", profile, n_workers=workers)
+    else:
+        client = make_client(kind, profile, jobs=jobs)
     # distributed sets its own loggers to INFO on import; the CLI's -v decides
     level = click.get_current_context().find_root().obj["log_level"]
     for name in ("distributed", "huggingface_hub"):
         logging.getLogger(name).setLevel(level)
-    if scheduler:
-        return Client(scheduler)
-    import os
-
-    n = workers or os.cpu_count() or 1
-    return Client(LocalCluster(n_workers=n, threads_per_worker=1, processes=True))
+    return client
 
 
 def _close(client) -> None:
-    cluster = client.cluster
-    client.close()
-    if cluster is not None:
-        cluster.close()
+    from neuralbench.cluster import release
+
+    release(client)
 
 
-def _run_build(raw: Path, out: Path, only: list[str] | None, workers, scheduler, **options: Any) -> int:
+def _run_build(
+    raw: Path,
+    out: Path,
+    only: list[str] | None,
+    workers,
+    scheduler,
+    cluster=("local", None, None),
+    **options: Any,
+) -> int:
     from neuralbench.pipeline import build_all, resolve_components
 
     try:
         resolve_components(raw, only)
     except NeuralbenchError as exc:
         raise _Usage(str(exc)) from exc
-    client = _client(workers, scheduler)
+    client = _client(workers, scheduler, *cluster)
     click.echo(f"Dask dashboard: {client.dashboard_link}", err=True)
     bar = None
 
@@ -125,7 +134,23 @@ def _summary(report: dict, out: Path) -> None:
 _build_options = [
     click.option("--only", help="Comma-separated component names (default: all with a raw folder)."),
     click.option("--workers", type=int, help="Workers of the LocalCluster (default: one per core)."),
-    click.option("--scheduler", help="Address of a running dask scheduler (tcp://host:8786)."),
+    click.option(
+        "--scheduler", help="Address of a running dask scheduler (tcp://host:8786) or scheduler.json."
+    ),
+    click.option(
+        "--cluster",
+        "cluster_kind",
+        type=click.Choice(["local", "slurm", "pbs"]),
+        default="local",
+        show_default=True,
+        help="Where the workers run: this machine, or batch jobs via dask-jobqueue.",
+    ),
+    click.option("--jobs", type=int, help="slurm/pbs: number of worker jobs to submit."),
+    click.option(
+        "--profile",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="A cluster profile YAML (see cluster/slurm.yaml, cluster/pbs.yaml).",
+    ),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed of the merge shuffle."),
     click.option(
         "--split-by",
@@ -147,9 +172,19 @@ def _with_build_options(func):
 @click.argument("raw", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @_with_build_options
-def build(raw: Path, out: Path, only, workers, scheduler, seed, split_by) -> None:
-    """Build RAW/<component>/... into OUT: zarr, parquet components, merged corpus."""
-    sys.exit(_run_build(raw, out, _names(only), workers, scheduler, seed=seed, split_by=split_by))
+def build(
+    raw: Path, out: Path, only, workers, scheduler, cluster_kind, jobs, profile, seed, split_by
+) -> None:
+    """Build RAW/<component>/... into OUT: zarr, parquet components, merged corpus.
+
+    \b
+    Examples:
+      neuralbench build raw out --only churchland,h2 --workers 2
+      neuralbench build raw out --cluster slurm --jobs 20 --profile cluster/slurm.yaml
+      neuralbench build raw out --scheduler tcp://10.0.0.5:8786
+    """
+    cluster = (cluster_kind, jobs, profile)
+    sys.exit(_run_build(raw, out, _names(only), workers, scheduler, cluster, seed=seed, split_by=split_by))
 
 
 @cli.command()

@@ -90,9 +90,7 @@ def _profile_section(path: Path, kind: str) -> dict[str, Any]:
     return _canonical(section)
 
 
-def resolve(
-    kind: str, profile: str | os.PathLike[str] | None = None, **overrides: Any
-) -> dict[str, Any]:
+def resolve(kind: str, profile: str | os.PathLike[str] | None = None, **overrides: Any) -> dict[str, Any]:
     """Settings for one cluster kind after every layer of configuration is applied.
 
     Parameters
@@ -206,9 +204,7 @@ def connect(address: str, *, timeout: float = 30) -> Client:
     return Client(address, timeout=timeout)
 
 
-def make_client(
-    kind: str, profile: str | os.PathLike[str] | None = None, **overrides: Any
-) -> Client:
+def make_client(kind: str, profile: str | os.PathLike[str] | None = None, **overrides: Any) -> Client:
     """A Client on a new local or batch-queue cluster, or on a running scheduler.
 
     Parameters
@@ -247,9 +243,7 @@ def make_client(
     if kind == "local":
         kwargs = {k: v for k, v in settings.items() if v is not None}
         client = Client(**kwargs)  # the Client owns this LocalCluster and closes it
-        logger.info(
-            "local cluster of %d workers at %s", len(client.cluster.workers), client.dashboard_link
-        )
+        logger.info("local cluster of %d workers at %s", len(client.cluster.workers), client.dashboard_link)
         return client
     cluster = _jobqueue_cluster(kind, settings)
     try:
@@ -258,9 +252,7 @@ def make_client(
     except BaseException:
         cluster.close()
         raise
-    logger.info(
-        "%s: asked for %d jobs; dashboard %s", kind, settings["jobs"], cluster.dashboard_link
-    )
+    logger.info("%s: asked for %d jobs; dashboard %s", kind, settings["jobs"], cluster.dashboard_link)
     return client
 
 

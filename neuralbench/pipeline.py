@@ -26,6 +26,7 @@ from distributed import Client, Future, as_completed
 
 from neuralbench import __version__, binning, export, merge, store
 from neuralbench.catalog import MERGE_ORDER, RECIPES, Recipe, get_recipe
+from neuralbench.cluster import make_client, release
 from neuralbench.errors import NeuralbenchError, SourceError
 from neuralbench.session import SessionRef, find_sessions, open_session
 from neuralbench.shards import DEFAULT_SHARD_BYTES
@@ -82,7 +83,7 @@ def build_all(
     out_dir.mkdir(parents=True, exist_ok=True)
     own = client is None
     if own:
-        client = _local_client()
+        client = make_client("local")
     logger.info("dask dashboard: %s", client.dashboard_link)
     try:
         build = _Build(client, raw_root, out_dir, progress)
@@ -91,10 +92,7 @@ def build_all(
         report["corpus"] = corpus
     finally:
         if own:
-            cluster = client.cluster
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            release(client)
     report["ok"] = (
         all(s["status"] != "failed" for s in report["sessions"])
         and all(c.get("error") is None for c in report["components"].values())
@@ -102,17 +100,6 @@ def build_all(
     )
     _write_json(out_dir / REPORT, report)
     return report
-
-
-def _local_client() -> Client:
-    """A LocalCluster sized to the machine: one single-threaded process per core.
-
-    Processes, not threads: h5py serialises reads behind a global lock.
-    """
-    from distributed import LocalCluster
-
-    cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True)
-    return Client(cluster)
 
 
 def resolve_components(raw_root: Path, only: Iterable[str] | None) -> list[str]:

@@ -65,9 +65,7 @@ def test_layers_resolve_in_order(tmp_path: Path) -> None:
     assert resolve("slurm")["cores"] == packaged["cores"]
     assert resolve("slurm")["local_directory"] == packaged["local-directory"]
     profile = _profile(tmp_path, "slurm", cores=8, queue="long")
-    with dask.config.set(
-        {"neuralbench.cluster.slurm.cores": 6, "neuralbench.cluster.slurm.jobs": 3}
-    ):
+    with dask.config.set({"neuralbench.cluster.slurm.cores": 6, "neuralbench.cluster.slurm.jobs": 3}):
         assert resolve("slurm")["cores"] == 6
         layered = resolve("slurm", profile)
         assert (layered["cores"], layered["queue"], layered["jobs"]) == (8, "long", 3)
@@ -179,9 +177,7 @@ def test_pbs_resource_spec_replaces_select(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["slurm", "pbs"])
-def test_shipped_profile_renders(
-    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_shipped_profile_renders(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the profile's relative log-directory is created here
     script = job_script(kind, PROFILES / f"{kind}.yaml")
     assert "--nworkers 8" in script and "--memory-limit 4.00GiB" in script
@@ -204,15 +200,12 @@ def test_launch_scripts_pass_arguments(
     record = tmp_path / "argv.json"
     fake = bin_dir / "neuralbench"  # stands in for the CLI: records its argv
     fake.write_text(
-        f"#!{sys.executable}\nimport json, sys\n"
-        f"json.dump(sys.argv[1:], open({str(record)!r}, 'w'))\n"
+        f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(record)!r}, 'w'))\n"
     )
     fake.chmod(0o755)
     kind = "slurm" if "slurm" in script else "pbs"
     run_env = {**os.environ, **env, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run(
-        ["bash", str(PROFILES / script), *args], env=run_env, cwd=REPO, check=True, timeout=WAIT_S
-    )
+    subprocess.run(["bash", str(PROFILES / script), *args], env=run_env, cwd=REPO, check=True, timeout=WAIT_S)
     argv = json.loads(record.read_text())
     assert argv == ["build", "/raw dir", "/out", "--cluster", kind, "--profile",
                     f"cluster/{kind}.yaml", "--jobs", "7"]  # fmt: skip
@@ -301,8 +294,7 @@ def test_connect_to_running_scheduler(scheduler: Path) -> None:
         assert len(pids) == 2
         square_and_pid = lambda i: (i * i, os.getpid())  # noqa: E731  (a lambda ships by value)
         futures = [
-            client.submit(square_and_pid, i, workers=[addr], pure=False)
-            for i, addr in enumerate(pids)
+            client.submit(square_and_pid, i, workers=[addr], pure=False) for i, addr in enumerate(pids)
         ]
         results = client.gather(futures)
         assert [r[0] for r in results] == [0, 1]
@@ -324,3 +316,27 @@ def test_address_takes_no_profile(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="no profile"):
         make_client("tcp://127.0.0.1:8786", profile=tmp_path / "p.yaml")
     assert cluster.KINDS == ("local", "slurm", "pbs")
+
+
+def test_build_on_a_separately_started_scheduler(scheduler: Path, tmp_path: Path) -> None:
+    """`neuralbench build --scheduler` on a `dask scheduler` + 2 `dask worker` processes."""
+    from datasets import load_dataset
+
+    from neuralbench.synth import Scale, write_raw_tree
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    write_raw_tree(raw, only=["h2", "churchland"], scale=Scale.tiny())
+    address = json.loads(scheduler.read_text())["address"]
+    with connect(address, timeout=WAIT_S) as probe:
+        probe.wait_for_workers(2, timeout=WAIT_S)
+    proc = subprocess.run(
+        [sys.executable, "-m", "neuralbench", "build", str(raw), str(out), "--scheduler", address],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["ok"] and {s["status"] for s in report["sessions"]} == {"built"}
+    assert len(load_dataset(str(out / "components" / "h2"), split="train")) == 2
+    # the scheduler outlives the build: the CLI only closed its own client
+    with connect(str(scheduler), timeout=WAIT_S) as again:
+        assert len(again.scheduler_info()["workers"]) == 2
