@@ -1,0 +1,292 @@
+"""Raster plots of random segments: a look at the corpus before training on it.
+
+The layout follows the published corpus' ``visualize_dataset.py``: a grid of
+``floor(sqrt(n))`` rows x ``ceil(n / rows)`` columns, each panel one segment's
+``spike_counts`` as an image (units on y, time bins on x, reversed grey, nearest
+interpolation, free aspect, ticks only at 0 and the size), axis labels on the
+bottom-left panel. Two changes make the pictures honest at any size:
+
+- a segment wider (or taller) than its panel has pixels is averaged over
+  adjacent bins (units) first, so the resampling never drops spikes; the axes
+  still count bins and units;
+- the grey scale tops out at the 99th percentile of the non-zero counts, so one
+  saturated bin does not wash the panel out to white.
+
+Samples come from a hub folder of parquet shards (a component or the merged
+corpus), from a build's zarr store, or from a hub repository id (streamed with
+``datasets``). Draws are seeded (``np.random.default_rng(seed)``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from neuralbench.errors import SourceError
+
+__all__ = ["Sample", "plot_rasters", "sample_segments", "show", "write_raster"]
+
+logger = logging.getLogger(__name__)
+
+PANEL_INCHES = (4.0, 3.0)
+"""Width and height of one panel; a figure of n panels is cols*4 x rows*3 inches."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One segment to draw: its title, its ``(units, bins)`` counts and bin width if known."""
+
+    title: str
+    counts: np.ndarray
+    bin_size_s: float | None = None
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """``(rows, cols)`` of the published layout: floor(sqrt(n)) x ceil(n / rows)."""
+    rows = max(1, math.isqrt(max(n, 1)))
+    return rows, math.ceil(max(n, 1) / rows)
+
+
+def _list_to_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A one-row ``List(List(uint8))`` column as a ``(units, bins)`` uint8 array."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    rows = column.flatten()  # the units of the (single) row, offsets respected
+    flat = rows.flatten().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
+    n_units = len(rows)
+    return flat.reshape(n_units, -1) if n_units else np.zeros((0, 0), np.uint8)
+
+
+def _title(row: dict) -> str:
+    session = row["session_id"]
+    session = session if len(session) <= 44 else session[:41] + "..."
+    return f"{row['source_dataset']} · {row['segment_id']}\n{session}"
+
+
+def _from_parquet(folder: Path, split: str, component: str | None, n: int, seed: int) -> list[Sample]:
+    files = sorted((folder / "data").glob(f"{split}-*.parquet"))
+    if not files:
+        raise SourceError(folder / "data", f"no {split}-*.parquet shards")
+    where: list[tuple[int, int, int]] = []  # (file, row group, row in group)
+    for f, path in enumerate(files):
+        pf = pq.ParquetFile(path)
+        names = pf.read(columns=["source_dataset"]).column(0).to_pylist() if component else None
+        row = 0
+        for rg in range(pf.metadata.num_row_groups):
+            for r in range(pf.metadata.row_group(rg).num_rows):
+                if names is None or names[row] == component:
+                    where.append((f, rg, r))
+                row += 1
+    if not where:
+        raise SourceError(folder, f"no rows of component {component!r} in the {split} split")
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(where), size=min(n, len(where)), replace=False)
+    samples = []
+    for i in picks:
+        f, rg, r = where[i]
+        table = pq.ParquetFile(files[f]).read_row_group(rg).slice(r, 1)
+        ids = {k: table.column(k)[0].as_py() for k in ("source_dataset", "session_id", "segment_id")}
+        samples.append(Sample(_title(ids), _list_to_array(table.column("spike_counts"))))
+    return samples
+
+
+def _from_zarr(out: Path, component: str | None, n: int, seed: int) -> list[Sample]:
+    import zarr
+
+    from neuralbench.segments import segment_ids
+    from neuralbench.store import ZARR_DIR, component_path, session_attrs, stored_sessions
+
+    names = (
+        [component]
+        if component
+        else [p.name[: -len(".zarr")] for p in sorted((out / ZARR_DIR).glob("*.zarr"))]
+    )
+    where: list[tuple[str, str, str, str, int, int, float | None]] = []
+    for name in names:
+        for subject, session in stored_sessions(out, name):
+            attrs = session_attrs(out, name, subject, session) or {}
+            bounds = attrs.get("segment_bins") or [[0, attrs.get("n_bins", 0)]]
+            for seg_id, (start, stop) in zip(segment_ids(len(bounds)), bounds, strict=True):
+                where.append((name, subject, session, seg_id, start, stop, attrs.get("bin_size_s")))
+    if not where:
+        raise SourceError(out / ZARR_DIR, f"no stored session{f' of {component!r}' if component else ''}")
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in rng.choice(len(where), size=min(n, len(where)), replace=False):
+        name, subject, session, seg_id, start, stop, bin_s = where[i]
+        arr = zarr.open_array(str(component_path(out, name) / subject / session), mode="r")
+        title = _title({"source_dataset": name, "session_id": session, "segment_id": seg_id})
+        samples.append(Sample(title, np.asarray(arr[:, start:stop]), bin_s))
+    return samples
+
+
+def _from_hub(repo_id: str, split: str, component: str | None, n: int, seed: int) -> list[Sample]:
+    """Stream rows from the hub (or any path ``datasets.load_dataset`` takes): a seeded
+    shuffle buffer, then the first ``n`` rows, so nothing is downloaded whole."""
+    from datasets import load_dataset
+
+    ds = load_dataset(repo_id, split=split, streaming=True)
+    if component:
+        ds = ds.filter(lambda row: row["source_dataset"] == component)
+    ds = ds.shuffle(seed=seed, buffer_size=max(8 * n, 64)).with_format("arrow")
+    samples = []
+    for table in ds.iter(batch_size=1):
+        ids = {k: table.column(k)[0].as_py() for k in ("source_dataset", "session_id", "segment_id")}
+        samples.append(Sample(_title(ids), _list_to_array(table.column("spike_counts"))))
+        if len(samples) == n:
+            break
+    if not samples:
+        raise SourceError(repo_id, f"no rows{f' of component {component!r}' if component else ''} in {split}")
+    return samples
+
+
+def sample_segments(
+    source: str | os.PathLike[str],
+    *,
+    component: str | None = None,
+    n: int = 6,
+    seed: int = 0,
+    split: str = "train",
+    prefer: str = "parquet",
+) -> list[Sample]:
+    """Draw ``n`` distinct random segments from a build, a hub folder or a hub repo id.
+
+    Parameters
+    ----------
+    source
+        A build's output folder (``OUT`` with ``corpus/``, ``components/``,
+        ``zarr/``), a hub folder (``data/*.parquet``), or a hub repository id
+        such as ``eminorhan/xiao`` (needs the network).
+    component
+        Only rows of this component. From ``OUT`` it reads
+        ``OUT/components/<component>`` (or its zarr when ``prefer="zarr"``).
+    prefer
+        ``"parquet"`` or ``"zarr"``: which copy of a build to read.
+
+    Raises
+    ------
+    SourceError
+        The source holds no matching rows, or a local path does not exist.
+    """
+    path = Path(source)
+    if path.is_dir():
+        if (path / "data").is_dir():
+            return _from_parquet(path, split, component, n, seed)
+        comp_dir = path / "components" / (component or "")
+        if prefer == "parquet" and component and (comp_dir / "data").is_dir():
+            return _from_parquet(comp_dir, split, None, n, seed)
+        if prefer == "parquet" and not component and (path / "corpus" / "data").is_dir():
+            return _from_parquet(path / "corpus", split, None, n, seed)
+        if (path / "zarr").is_dir():
+            return _from_zarr(path, component, n, seed)
+        raise SourceError(path, "neither a build (zarr/, components/, corpus/) nor a hub folder (data/)")
+    if path.exists() or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
+        raise SourceError(path, "no such folder, and not a hub repository id (owner/name)")
+    return _from_hub(str(source), split, component, n, seed)
+
+
+def _pool(counts: np.ndarray, axis: int, pixels: int) -> np.ndarray:
+    """Average adjacent entries along ``axis`` when there are more than 2 per pixel."""
+    size = counts.shape[axis]
+    if pixels <= 0 or size <= 2 * pixels:
+        return counts
+    k = math.ceil(size / pixels)
+    starts = np.arange(0, size, k)
+    widths = np.diff(np.append(starts, size))
+    sums = np.add.reduceat(counts.astype(np.float32), starts, axis=axis)
+    shape = [1, 1]
+    shape[axis] = len(widths)
+    return sums / widths.reshape(shape)
+
+
+def _display_max(counts: np.ndarray) -> float:
+    """Top of the grey scale: the 99th percentile of non-zero values (at least 1)."""
+    nz = counts[counts > 0]
+    return max(1.0, float(np.percentile(nz, 99))) if nz.size else 1.0
+
+
+def plot_rasters(samples: Sequence[Sample], *, dpi: int = 100):
+    """A matplotlib ``Figure`` (Agg, no pyplot state) of one raster panel per sample.
+
+    The figure is ``cols * 4`` x ``rows * 3`` inches, so ``cols * 4 * dpi`` x
+    ``rows * 3 * dpi`` pixels once saved.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows, cols = grid_shape(len(samples))
+    fig = Figure(figsize=(cols * PANEL_INCHES[0], rows * PANEL_INCHES[1]), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    px_w, px_h = int(PANEL_INCHES[0] * dpi * 0.8), int(PANEL_INCHES[1] * dpi * 0.7)
+    for ax, sample in zip(axes.flat, samples, strict=False):
+        n_units, n_bins = sample.counts.shape
+        image = _pool(_pool(sample.counts, 1, px_w), 0, px_h)
+        ax.imshow(
+            image,
+            cmap="gray_r",
+            interpolation="nearest",
+            aspect="auto",
+            vmin=0,
+            vmax=_display_max(image),
+            extent=(0, n_bins, n_units, 0),
+        )
+        ax.set_xticks([0, n_bins])
+        ax.set_yticks([0, n_units])
+        ax.tick_params(labelsize=8)
+        ax.set_title(sample.title, fontsize=7)
+    for ax in list(axes.flat)[len(samples) :]:
+        ax.set_axis_off()
+    widths = {s.bin_size_s for s in samples}
+    ms = 1000 * widths.pop() if len(widths) == 1 and None not in widths else 20.0
+    label_ax = axes[-1, 0] if len(samples) > (rows - 1) * cols else axes[-2, 0]
+    label_ax.set_xlabel(f"Time (x {ms:g} ms)")
+    label_ax.set_ylabel("Units")
+    return fig
+
+
+def show(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    component: str | None = None,
+    n: int = 6,
+    seed: int = 0,
+    split: str = "train",
+    prefer: str = "parquet",
+    dpi: int = 100,
+) -> Path:
+    """Draw ``n`` random segments of ``source`` and save the figure to ``out`` (png/jpg by suffix).
+
+    See :func:`sample_segments` for the sources and :func:`plot_rasters` for the image.
+
+    Examples
+    --------
+    >>> show("demo-out", "xiao.png", component="xiao", n=4)  # doctest: +SKIP
+    """
+    samples = sample_segments(source, component=component, n=n, seed=seed, split=split, prefer=prefer)
+    return _save(plot_rasters(samples, dpi=dpi), Path(out))
+
+
+def write_raster(
+    folder: str | os.PathLike[str], out: str | os.PathLike[str], *, n: int = 6, seed: int = 0
+) -> Path:
+    """The raster of a hub folder's train split, saved for its dataset card."""
+    return show(folder, out, n=n, seed=seed)
+
+
+def _save(fig, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    fig.savefig(tmp)
+    os.replace(tmp, out)
+    logger.info("wrote %s", out)
+    return out
