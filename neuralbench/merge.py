@@ -151,6 +151,7 @@ def merge_components(
         splits=counts,
         components=components,
         built_with=(card or {}).get("built_with", "neuralbench"),
+        params=params,
     )
     manifest = {
         "rows": {s: c[0] for s, c in counts.items()},
