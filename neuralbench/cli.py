@@ -270,6 +270,78 @@ def plan(name: str, listing: Path, show_files: bool, as_json: bool) -> None:
         click.echo(format_table(result["files"]))
 
 
+@cli.command()
+@click.argument("source")
+@click.option("--component", help="Only rows of this component.")
+@click.option("--n", "n", type=int, default=6, show_default=True, help="How many random segments.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--split", default="train", show_default=True)
+@click.option(
+    "--from", "prefer", type=click.Choice(["parquet", "zarr"]), default="parquet", show_default=True
+)
+@click.option("--dpi", type=int, default=100, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Image file (.png/.jpg).")
+def show(
+    source: str, component, n: int, seed: int, split: str, prefer: str, dpi: int, out: Path | None
+) -> None:
+    """Draw random segments of SOURCE as raster images (units x 20 ms bins).
+
+    SOURCE is a build's OUT folder, a hub folder (data/*.parquet) or a hub
+    repository id (owner/name, streamed; needs the network).
+    """
+    from neuralbench.viz import show as show_rasters
+
+    out = out or Path(f"{component or Path(source).name or 'corpus'}.png")
+    try:
+        path = show_rasters(
+            source, out, component=component, n=n, seed=seed, split=split, prefer=prefer, dpi=dpi
+        )
+    except NeuralbenchError as exc:
+        raise _Usage(str(exc)) from exc
+    click.echo(str(path))
+
+
+@cli.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--only", help="Comma-separated component names (default: all in OUT/zarr).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def stats(out: Path, only: str | None, as_json: bool) -> None:
+    """Per component: sessions, segments, units, tokens, spikes, mean rate, clipped bins,
+    beside the published sessions and tokens (from the zarr attrs; loads no data)."""
+    import json
+
+    from neuralbench.stats import corpus_stats, format_stats
+
+    rows = corpus_stats(out, _names(only))
+    if not rows:
+        raise _Usage(f"{out}: no component in {out / 'zarr'}")
+    click.echo(json.dumps(rows, indent=1) if as_json else format_stats(rows))
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("repo_id")
+@click.option("--component", help="Push OUT/components/NAME instead of OUT/corpus.")
+@click.option("--private/--public", default=None, help="Visibility of a repository created now.")
+@click.option("--revision", help="Branch to push to (default: main).")
+@click.option("--endpoint", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co).")
+def push(folder: Path, repo_id: str, component, private, revision, endpoint) -> None:
+    """Upload FOLDER (OUT, OUT/corpus or a component folder) to the dataset repo REPO_ID.
+
+    Resumable: run it again after an interruption and only what the hub lacks
+    is sent. The token comes from HF_TOKEN or `hf auth login`.
+    """
+    from neuralbench.push import push_folder
+
+    try:
+        result = push_folder(
+            folder, repo_id, component=component, private=private, revision=revision, endpoint=endpoint
+        )
+    except NeuralbenchError as exc:
+        raise _Usage(str(exc)) from exc
+    click.echo(f"{result['folder']} -> {result['repo_id']}: {result['files']} files, {result['commit']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status instead of raising SystemExit."""
     try:
