@@ -37,7 +37,7 @@ def resolve_folder(path: str | os.PathLike[str], component: str | None = None) -
     path = Path(path)
     if component:
         folder = path / "components" / component if (path / "components").is_dir() else path
-        if folder.name != component:
+        if folder.name != component or not folder.is_dir():
             raise SourceError(path, f"no components/{component} folder here")
     elif (path / "corpus").is_dir() and not (path / "data").is_dir():
         folder = path / "corpus"
