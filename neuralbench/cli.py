@@ -308,7 +308,6 @@ def show(
 def stats(out: Path, only: str | None, as_json: bool) -> None:
     """Per component: sessions, segments, units, tokens, spikes, mean rate, clipped bins,
     beside the published sessions and tokens (from the zarr attrs; loads no data)."""
-    import json
 
     from neuralbench.stats import corpus_stats, format_stats
 
