@@ -79,7 +79,7 @@ def build_all(
     """
     raw_root, out_dir = Path(raw_root), Path(out_dir)
     names = resolve_components(raw_root, only)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_output(out_dir)
     own = client is None
     if own:
         client = _local_client()
@@ -100,8 +100,27 @@ def build_all(
         and all(c.get("error") is None for c in report["components"].values())
         and "error" not in report["corpus"]
     )
-    _write_json(out_dir / REPORT, report)
+    try:
+        _write_json(out_dir / REPORT, report)
+    except OSError as exc:
+        raise SourceError(out_dir / REPORT, f"cannot write the report ({_os_reason(exc)})") from exc
     return report
+
+
+def _prepare_output(out_dir: Path) -> None:
+    """Create ``out_dir``, check it takes a file, and clear what an interrupted run left.
+
+    An unwritable folder (read-only, full) fails here, before any work, with one clear error.
+    """
+    probe = out_dir / f".neuralbench-probe-{os.getpid()}"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"neuralbench")
+        probe.unlink()
+    except OSError as exc:
+        raise SourceError(out_dir, f"output folder is not writable ({_os_reason(exc)})") from exc
+    for path in store.remove_partials(out_dir):
+        logger.info("removed %s, left by an interrupted run", path)
 
 
 def _local_client() -> Client:
@@ -161,14 +180,21 @@ class _Build:
                 continue
             self.refs[recipe.name] = refs
             self.pending[recipe.name] = len(refs)
-            self.client.submit(
-                store.init_component, self.out, recipe.name, [r.subject_id for r in refs]
-            ).result()
+            try:
+                self.client.submit(
+                    store.init_component, self.out, recipe.name, [r.subject_id for r in refs]
+                ).result()
+                init_error = None
+            except OSError as exc:  # a full or read-only disk: no session of it can be written
+                init_error = _error_text(exc, store.component_path(self.out, recipe.name))
             seen: dict[tuple[str, str], str] = {}
             for ref in refs:
                 key = (recipe.name, ref.subject_id, ref.session_id)
                 self.entries[key] = _entry(ref)
                 self.started[key] = time.perf_counter()
+                if init_error is not None:
+                    self._fail(key, init_error, seq)
+                    continue
                 if (ref.subject_id, ref.session_id) in seen:
                     other = seen[(ref.subject_id, ref.session_id)]
                     self._fail(key, f"{ref.source_file}: same subject_id/session_id as {other}", seq)
@@ -219,7 +245,12 @@ class _Build:
     def _write(self, key, ref: SessionRef, counts, seq: as_completed) -> None:
         sat, stats = binning.saturate_lazy(counts)
         seg = counts.attrs["segment_bins"][0]
-        target = store.create_partial(self.out, *key, tuple(counts.shape), seg[1] - seg[0])
+        try:
+            target = store.create_partial(self.out, *key, tuple(counts.shape), seg[1] - seg[0])
+        except OSError as exc:
+            self._fail(key, _error_text(exc, self.raw / key[0] / ref.source_file), seq)
+            store.discard_partial(self.out, *key)
+            return
         attrs = dict(
             counts.attrs,
             n_units=int(counts.shape[0]),
@@ -290,9 +321,22 @@ def _entry(ref: SessionRef) -> dict[str, Any]:
 
 
 def _error_text(exc: BaseException | None, path: Path) -> str:
+    """The report's text for a failed stage: the file, then what is wrong.
+
+    An OSError about another file (an output chunk on a full disk) names both.
+    """
     if isinstance(exc, NeuralbenchError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.filename and os.fspath(exc.filename) != os.fspath(path):
+        return f"{path}: cannot write {exc.filename}: {_os_reason(exc)}"
     return f"{path}: {type(exc).__name__}: {exc}"
+
+
+def _os_reason(exc: OSError) -> str:
+    """``No space left on device [Errno 28]``: the system's words and the code, for a grep."""
+    if exc.errno is None:
+        return str(exc)
+    return f"{exc.strerror or os.strerror(exc.errno)} [Errno {exc.errno}]"
 
 
 def _card_info(recipe: Recipe) -> dict[str, Any]:
