@@ -95,6 +95,7 @@ def build_all(
             client.close()
             if cluster is not None:
                 cluster.close()
+    _carry_forward(report, out_dir, names)
     report["ok"] = (
         all(s["status"] != "failed" for s in report["sessions"])
         and all(c.get("error") is None for c in report["components"].values())
@@ -105,6 +106,25 @@ def build_all(
     except OSError as exc:
         raise SourceError(out_dir / REPORT, f"cannot write the report ({_os_reason(exc)})") from exc
     return report
+
+
+def _carry_forward(report: dict[str, Any], out_dir: Path, names: list[str]) -> None:
+    """Keep the previous report's entries of components this run did not touch.
+
+    The merge takes every finished component folder in ``out_dir``, so the report
+    must list their sessions too (a build ``--only a`` then ``--only b``).
+    """
+    try:
+        old = json.loads((out_dir / REPORT).read_text())
+    except (OSError, json.JSONDecodeError):
+        return
+    keep = [
+        n
+        for n in old.get("components", {})
+        if n not in names and export.read_manifest(export.component_dir(out_dir, n))
+    ]
+    report["sessions"] += [s for s in old.get("sessions", []) if s.get("component") in keep]
+    report["components"].update({n: old["components"][n] for n in keep})
 
 
 def _prepare_output(out_dir: Path) -> None:
