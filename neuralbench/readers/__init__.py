@@ -42,6 +42,4 @@ def get_reader(name: str) -> Reader:
     try:
         return READERS[name]()
     except KeyError:
-        raise RecipeError(
-            None, f"unknown reader {name!r}; known: {', '.join(sorted(READERS))}"
-        ) from None
+        raise RecipeError(None, f"unknown reader {name!r}; known: {', '.join(sorted(READERS))}") from None
