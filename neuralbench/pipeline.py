@@ -89,6 +89,7 @@ def build_all(
         report = build.run([get_recipe(n) for n in names])
         corpus = _merge(client, out_dir, seed, test_size, split_by, max_shard_bytes)
         report["corpus"] = corpus
+        store.remove_partials(out_dir)  # whatever a cancelled or repeated task wrote late
     finally:
         if own:
             cluster = client.cluster
@@ -233,12 +234,15 @@ class _Build:
             elif fut.status == "error":
                 self._fail(key, _error_text(fut.exception(), self.raw / key[0] / ref.source_file), seq)
                 if kind != "open":
+                    self.client.cancel([fut])  # no block of it may go on writing
                     self.client.submit(store.discard_partial, self.out, *key).result()
             elif kind == "open":
                 self._write(key, ref, fut.result(), seq)
             elif kind == "write":
-                attrs = self.stage_attrs.pop(key)
-                nxt = self.client.submit(store.commit_session, self.out, *key, attrs, fut, pure=False)
+                # the stats go by value: once the write is released, a lost worker can
+                # never make the scheduler recompute (rewrite) blocks of a committed session
+                attrs, stats = self.stage_attrs.pop(key), fut.result()
+                nxt = self.client.submit(store.commit_session, self.out, *key, attrs, stats, pure=False)
                 self.stage[nxt] = ("commit", key, ref)
                 seq.add(nxt)
             elif kind == "commit":
@@ -246,6 +250,7 @@ class _Build:
             elif kind == "export":
                 manifest = fut.result()
                 self.components[key[0]].update(rows=manifest["rows"], tokens=manifest["tokens"])
+            fut.release()
         return {
             "neuralbench_version": __version__,
             "sessions": list(self.entries.values()),
