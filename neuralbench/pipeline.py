@@ -13,6 +13,7 @@ functions into tasks and adds no logic of its own to the data:
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -37,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 REPORT = "report.json"
 CORPUS_DIR = "corpus"
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT}
+"""Errors of the output side (full disk, file size limit, read-only): the report says so."""
 
 Progress = Callable[[int, int, dict[str, Any]], None]
 
@@ -352,8 +356,10 @@ def _error_text(exc: BaseException | None, path: Path) -> str:
     """
     if isinstance(exc, NeuralbenchError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        return f"{path}: cannot write {exc.filename or 'the output'}: {_os_reason(exc)}"
     if isinstance(exc, OSError) and exc.filename and os.fspath(exc.filename) != os.fspath(path):
-        return f"{path}: cannot write {exc.filename}: {_os_reason(exc)}"
+        return f"{path}: {exc.filename}: {_os_reason(exc)}"
     return f"{path}: {type(exc).__name__}: {exc}"
 
 
