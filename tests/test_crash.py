@@ -104,7 +104,9 @@ def test_kill_9_at_several_points_then_rerun(crash_raw, reference, tmp_path):
     out = tmp_path / "out"
     killed = []
     for trigger in KILL_POINTS:
-        proc = cli(crash_raw, out, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = cli(
+            crash_raw, out, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         if _kill_when(proc, out, trigger):
             killed.append(trigger)
         else:
@@ -133,7 +135,9 @@ def test_worker_killed_mid_task(crash_raw, reference, tmp_path, prefix):
     out, marker = tmp_path / "out", tmp_path / "killed"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster:
             with Client(cluster) as client:
                 client.register_plugin(DieOnce(prefix, str(marker)))
                 report = build_all(crash_raw, out, only=COMPONENTS.split(","), client=client)
@@ -154,7 +158,9 @@ def _file_size_limit(limit: int):
 def test_file_too_large_then_rerun(crash_raw, reference, tmp_path):
     """RLIMIT_FSIZE works as root, unlike chmod: chunks over 64 kB cannot be written."""
     out = tmp_path / "out"
-    proc = cli(crash_raw, out, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_file_size_limit(64_000))
+    proc = cli(
+        crash_raw, out, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_file_size_limit(64_000)
+    )
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 1, stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
@@ -176,7 +182,9 @@ def tmpfs(tmp_path):
     """A 600 kB tmpfs (needs mount privileges; skipped without them)."""
     mnt = tmp_path / "disk"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True
+    ).returncode:
         pytest.skip("cannot mount a tmpfs here")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], check=False)
