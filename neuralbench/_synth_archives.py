@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["lanzarini", "makin", "papale", "rajalingham", "wojcik", "write_mat73"]
 
 _MAT73_HEADER = (
-    "MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Wed Jan  1 00:00:00 2020 HDF5 schema 1.00 ."
+    "MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Wed Jan  1 00:00:00 2020 "
+    "HDF5 schema 1.00 ."
 )
 _CLASS = {"f8": "double", "f4": "single", "u1": "uint8", "i8": "int64", "u8": "uint64"}
 
@@ -91,7 +92,9 @@ def papale(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
         mua[bursts] += 6.0  # excursions above mean + 3.5 SD
         mua[0, 0, -1] = 50.0  # above threshold at the last sample: no event (no t + 1)
         allmat = np.arange(n_trials * 7, dtype=np.float64).reshape(n_trials, 7)
-        out.append(write_mat73(root / monkey / "THINGS_MUA_trials.mat", {"ALLMUA": mua, "ALLMAT": allmat}))
+        out.append(
+            write_mat73(root / monkey / "THINGS_MUA_trials.mat", {"ALLMUA": mua, "ALLMAT": allmat})
+        )
         # the folder also holds the normalised MUA, which is not a session
         write_mat73(root / monkey / "THINGS_normMUA.mat", {"SNR": np.ones((n_elec, 4))})
     return out
@@ -161,5 +164,7 @@ def rajalingham(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path
         resp[0, 0, 1] = -0.2  # negative: 0, not a wrapped value
         struct = {"responses": resp, "cond_ids": np.arange(n_cond, dtype=np.float64)}
         path = root / f"{monkey}_hand_dmfc_dataset_50ms.mat"
-        out.append(_savemat(path, {"neural_responses_reliable": struct, "t_ms": np.arange(n_bins) * 50.0}))
+        out.append(
+            _savemat(path, {"neural_responses_reliable": struct, "t_ms": np.arange(n_bins) * 50.0})
+        )
     return out

@@ -395,7 +395,8 @@ _RECIPES = (
         ),
         # published: counts cast to uint8 before J's 4-bin sum, which then became uint64
         fixes=("saturate-uint8", "cast-uint8", "athalye-sum-before-saturate"),
-        cite="Athalye, Khanna, Gowda, Orsborn, Costa, Carmena (2023) Monkey 2D cursor BMI, DANDI:000404",
+        cite="Athalye, Khanna, Gowda, Orsborn, Costa, Carmena (2023) Monkey 2D cursor BMI, "
+        "DANDI:000404",
         license=_CC_BY,
     ),
     Recipe(
@@ -567,4 +568,6 @@ def get_recipe(name: str) -> Recipe:
     except KeyError:
         from neuralbench.errors import RecipeError
 
-        raise RecipeError(None, f"unknown component {name!r}; known: {', '.join(RECIPES)}") from None
+        raise RecipeError(
+            None, f"unknown component {name!r}; known: {', '.join(RECIPES)}"
+        ) from None

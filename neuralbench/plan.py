@@ -39,7 +39,11 @@ def catalog_table(names: Iterable[str] | None = None) -> list[dict[str, Any]]:
     >>> rows[0]["source"], rows[0]["sessions"]
     ('DANDI:000950@0.241029.1403', 47)
     """
-    order = list(names) if names is not None else [*MERGE_ORDER, *sorted(set(RECIPES) - set(MERGE_ORDER))]
+    order = (
+        list(names)
+        if names is not None
+        else [*MERGE_ORDER, *sorted(set(RECIPES) - set(MERGE_ORDER))]
+    )
     rows = []
     for name in order:
         r = get_recipe(name)
@@ -93,11 +97,15 @@ def plan(name: str, listing_json_path: str | os.PathLike[str]) -> dict[str, Any]
     files = []
     for path in selected:
         subject, session = recipe.ids.of(path)
-        files.append({"path": path, "size": sizes[path], "subject_id": subject, "session_id": session})
+        files.append(
+            {"path": path, "size": sizes[path], "subject_id": subject, "session_id": session}
+        )
     expected = recipe.expect.sessions
     note = recipe.expect.note
     if assets is None:
-        note = f"the listing has no asset list ({listing.get('numberOfFiles')} files in its summary)"
+        note = (
+            f"the listing has no asset list ({listing.get('numberOfFiles')} files in its summary)"
+        )
     summary = {
         "name": recipe.name,
         "source": source_label(recipe.source),
@@ -107,7 +115,9 @@ def plan(name: str, listing_json_path: str | os.PathLike[str]) -> dict[str, Any]
         "total_bytes": sum(f["size"] for f in files),
         "subjects": len({f["subject_id"] for f in files}),
         "expected_sessions": expected,
-        "difference": (len(selected) - expected) if assets is not None and expected is not None else None,
+        "difference": (len(selected) - expected)
+        if assets is not None and expected is not None
+        else None,
         "note": note,
     }
     return {"summary": summary, "files": files}
@@ -116,7 +126,9 @@ def plan(name: str, listing_json_path: str | os.PathLike[str]) -> dict[str, Any]
 def _check_dandiset(recipe: Recipe, listing: dict[str, Any], path: str) -> None:
     listed = str(listing.get("dandiset_id", ""))
     if not isinstance(recipe.source, Dandi):
-        raise RecipeError(path, f"{recipe.name} is not a DANDI component ({source_label(recipe.source)})")
+        raise RecipeError(
+            path, f"{recipe.name} is not a DANDI component ({source_label(recipe.source)})"
+        )
     if listed and listed != recipe.source.dandiset:
         raise RecipeError(
             path, f"listing is DANDI:{listed}, but {recipe.name} is DANDI:{recipe.source.dandiset}"
@@ -148,7 +160,10 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None =
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
 
     def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
         return "  ".join(parts).rstrip()
 
     return "\n".join([line(columns), *(line(row) for row in cells)])

@@ -128,7 +128,9 @@ def _churchland(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path
     base = root / "000070"
     _dandiset_yaml(base, "000070")
     out = []
-    for i, (subject, secs) in enumerate([("Jenkins", scale.long_seconds), ("Nitschke", scale.seconds)]):
+    for i, (subject, secs) in enumerate(
+        [("Jenkins", scale.long_seconds), ("Nitschke", scale.seconds)]
+    ):
         n_units = scale.units + 16 if i == 0 else scale.units + 1
         trains = _spike_trains(rng, n_units, secs, scale.rate_hz)
         name = f"sub-{subject}/sub-{subject}_ses-2009091{i}_behavior+ecephys.nwb"
@@ -144,7 +146,9 @@ def _neupane_ppc(root: Path, rng: np.random.Generator, scale: Scale) -> list[Pat
         trains = _spike_trains(rng, scale.units, scale.seconds, scale.rate_hz)
         stem = f"sub-{subject}/sub-{subject}_ses-{day}"
         out.append(
-            _units_nwb(base / f"{stem}_behavior+ecephys.nwb", trains, in_processing=True, subject=subject)
+            _units_nwb(
+                base / f"{stem}_behavior+ecephys.nwb", trains, in_processing=True, subject=subject
+            )
         )
         out.append(_aux_nwb(base / f"{stem}_ecephys.nwb", subject))
     return out

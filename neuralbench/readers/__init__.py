@@ -42,4 +42,6 @@ def get_reader(name: str) -> Reader:
     try:
         return READERS[name]()
     except KeyError:
-        raise RecipeError(None, f"unknown reader {name!r}; known: {', '.join(sorted(READERS))}") from None
+        raise RecipeError(
+            None, f"unknown reader {name!r}; known: {', '.join(sorted(READERS))}"
+        ) from None

@@ -38,7 +38,9 @@ def read_channel_trains(path: str, variable: str) -> tuple[np.ndarray, np.ndarra
                 try:
                     obj = f[refs[slot, ch]]
                 except (ValueError, KeyError, OSError) as exc:
-                    raise ReaderError(path, f"{variable}[{slot}, {ch}] is a broken reference") from exc
+                    raise ReaderError(
+                        path, f"{variable}[{slot}, {ch}] is a broken reference"
+                    ) from exc
                 if obj.ndim != 2:  # MATLAB empty cell
                     continue
                 t = np.asarray(obj[()], dtype=np.float64).ravel()
@@ -77,7 +79,9 @@ class MatChannelTrainsReader(Reader):
         n_bins = count_bins(t0, float(finite.max()), bin_size_s)
         bounds = segment_bounds(n_channels, n_bins, max_tokens)
         blocks = merge_blocks(bounds, n_channels, BLOCK_TOKENS)
-        block = reader_call(_trains_block, path, variable, t0=t0, bin_size_s=bin_size_s, n_bins=n_bins)
+        block = reader_call(
+            _trains_block, path, variable, t0=t0, bin_size_s=bin_size_s, n_bins=n_bins
+        )
         attrs = {
             "bin_size_s": bin_size_s,
             "t0_s": t0,

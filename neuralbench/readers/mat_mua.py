@@ -73,13 +73,17 @@ class MatMuaThresholdReader(Reader):
             data = get_node(f, variable, f"variable {variable!r}")
             shape, dtype = data.shape, data.dtype
         if len(shape) != 3:
-            raise ReaderError(path, f"{variable} has shape {shape}, expected (samples, trials, electrodes)")
+            raise ReaderError(
+                path, f"{variable} has shape {shape}, expected (samples, trials, electrodes)"
+            )
         if dtype.kind not in "fiu":
             raise ReaderError(path, f"{variable} has dtype {dtype}, not MUA values")
         n_samples, n_trials, n_elec = shape
         per_trial = n_samples // samples_per_bin
         if per_trial == 0:
-            raise ReaderError(path, f"{variable}: {n_samples} samples, not one bin of {samples_per_bin}")
+            raise ReaderError(
+                path, f"{variable}: {n_samples} samples, not one bin of {samples_per_bin}"
+            )
         block = reader_call(
             _mua_block,
             path,

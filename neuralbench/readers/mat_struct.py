@@ -32,7 +32,9 @@ def load_struct_field(path: str, variable: str, field: int) -> np.ndarray:
     if struct.dtype.names is None or struct.size == 0:
         raise ReaderError(path, f"{variable!r} is not a struct")
     if field >= len(struct.dtype.names):
-        raise ReaderError(path, f"{variable!r} has {len(struct.dtype.names)} fields, not {field + 1}")
+        raise ReaderError(
+            path, f"{variable!r} has {len(struct.dtype.names)} fields, not {field + 1}"
+        )
     value = np.asarray(struct[0, 0][field])
     if value.ndim != 3 or value.dtype.kind not in "fiu":
         raise ReaderError(
@@ -86,6 +88,8 @@ class MatConditionsReader(Reader):
         return session_array(block, n_units, blocks, name=f"struct-{path}", attrs=attrs)
 
 
-def _struct_block(path: str, start: int, stop: int, *, variable: str, field: int, scale: float) -> np.ndarray:
+def _struct_block(
+    path: str, start: int, stop: int, *, variable: str, field: int, scale: float
+) -> np.ndarray:
     value = load_struct_field(path, variable, field)
     return conditions_to_counts(value, scale)[:, start:stop]

@@ -50,7 +50,9 @@ def read_spike_vars(path: str, name_format: str, n_channels: int) -> list[np.nda
     return trains
 
 
-def trunc_bins(trains: list[np.ndarray], bin_size_s: float, n_bins: int, start: int, stop: int) -> np.ndarray:
+def trunc_bins(
+    trains: list[np.ndarray], bin_size_s: float, n_bins: int, start: int, stop: int
+) -> np.ndarray:
     """Counts of bins ``[start, stop)`` by truncation ``int(t / w)``; negative times dropped."""
     out = np.zeros((len(trains), stop - start), dtype=np.int64)
     for ch, t in enumerate(trains):

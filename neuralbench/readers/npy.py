@@ -79,9 +79,13 @@ class NpyRatesReader(Reader):
         n_trials, n_units, n_samples = arr.shape
         per_trial = n_samples // samples_per_bin
         if per_trial == 0:
-            raise ReaderError(path, f"{n_samples} samples per trial: not one bin of {samples_per_bin}")
+            raise ReaderError(
+                path, f"{n_samples} samples per trial: not one bin of {samples_per_bin}"
+            )
         if n_samples % samples_per_bin:
-            logger.warning("%s: last %d samples of each trial dropped", path, n_samples % samples_per_bin)
+            logger.warning(
+                "%s: last %d samples of each trial dropped", path, n_samples % samples_per_bin
+            )
         block = reader_call(
             _rates_block,
             path,

@@ -110,7 +110,9 @@ def list_assets(
             sha256 = (meta.get("digest") or {}).get(_SHA256, "")
             if not sha256:
                 logger.warning("%s: DANDI publishes no sha256; checking the size only", path)
-            out.append(DandiAsset(path, asset.size, sha256, asset.base_download_url, asset.identifier))
+            out.append(
+                DandiAsset(path, asset.size, sha256, asset.base_download_url, asset.identifier)
+            )
     logger.info("DANDI:%s/%s: %d assets listed", src.dandiset, src.version, len(out))
     return out
 

@@ -69,7 +69,9 @@ def download(
     if isinstance(recipe, str):
         recipe = get_recipe(recipe)
     if isinstance(recipe.source, Dandi):
-        return download_dandi(recipe, raw_root, client=client, options=options, only_selected=only_selected)
+        return download_dandi(
+            recipe, raw_root, client=client, options=options, only_selected=only_selected
+        )
     if isinstance(recipe.source, Archive):
         return download_archive(recipe, raw_root, client=client, options=options)
     raise RecipeError(None, f"{recipe.name}: no downloader for {type(recipe.source).__name__}")

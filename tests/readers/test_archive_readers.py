@@ -165,7 +165,9 @@ def _makin_expected(path):
         refs = f["spikes"][()]
         trains = []
         for ch in range(refs.shape[1]):
-            parts = [f[refs[u, ch]][()].ravel() for u in range(refs.shape[0]) if f[refs[u, ch]].ndim == 2]
+            parts = [
+                f[refs[u, ch]][()].ravel() for u in range(refs.shape[0]) if f[refs[u, ch]].ndim == 2
+            ]
             trains.append(np.concatenate(parts) if parts else np.empty(0))
     lo = min(t.min() for t in trains if t.size)
     hi = max(t.max() for t in trains if t.size)
@@ -188,7 +190,9 @@ def test_makin(raw, max_tokens, one_segment_per_block):
 
 def _lanzarini_expected(path):
     content = loadmat(path)
-    trains = [content[k][0] if (k := f"Spk_{i:03d}a_sh") in content else np.empty(0) for i in range(128)]
+    trains = [
+        content[k][0] if (k := f"Spk_{i:03d}a_sh") in content else np.empty(0) for i in range(128)
+    ]
     max_t = max([0.0] + [t.max() for t in trains if t.size])
     n_bins = int(np.ceil(max_t / 0.02))
     out = np.zeros((128, n_bins), dtype=np.int64)

@@ -91,7 +91,11 @@ def test_units_components_on_synth_layouts(raw, name):
     for rel in _sessions(raw, name):
         with NWBHDF5IO(str(raw / name / rel), "r") as io:
             nwb = io.read()
-            table = nwb.units if recipe.params["group"] == "units" else nwb.processing["ecephys"]["units"]
+            table = (
+                nwb.units
+                if recipe.params["group"] == "units"
+                else nwb.processing["ecephys"]["units"]
+            )
             trains = [np.asarray(table.get_unit_spike_times(i)) for i in range(len(table))]
         da = get_reader(recipe.reader).open_session(
             raw / name / rel, max_tokens=recipe.max_tokens, **recipe.params_for(rel)

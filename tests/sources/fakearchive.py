@@ -125,7 +125,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/server-info":
             api = {"url": f"{fa.url}/api"}
             info = {"version": "0.0.0", "services": {"api": api}}
-            return self._json({**info, "cli-minimal-version": "0.0.0", "cli-bad-versions": []}, body)
+            return self._json(
+                {**info, "cli-minimal-version": "0.0.0", "cli-bad-versions": []}, body
+            )
         if path in fa.redirects:
             self.send_response(302)
             self.send_header("Location", f"{fa.url}{fa.redirects[path]}")

@@ -42,7 +42,10 @@ def test_full_download_verifies_and_lays_out_as_dandi(archive, real_data, tmp_pa
     root = raw / "h2"
     assert [p.relative_to(root).as_posix() for p in got] == sorted(files)
     for rel, data in files.items():
-        assert hashlib.sha256((root / rel).read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+        assert (
+            hashlib.sha256((root / rel).read_bytes()).hexdigest()
+            == hashlib.sha256(data).hexdigest()
+        )
     assert recipe.select(list_files(root)) == sorted(files)
     assert "identifier: DANDI:000950" in (root / "000950" / "dandiset.yaml").read_text()
     # only the selected assets were fetched, from the pinned version
