@@ -106,6 +106,9 @@ def _run_build(
 
     try:
         report = build_all(raw, out, only, client, progress=progress, **options)
+    except NeuralbenchError as exc:  # the output folder cannot be written: nothing was built
+        click.echo(f"Error: {exc}", err=True)
+        return 1
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -339,6 +342,23 @@ def push(folder: Path, repo_id: str, component, private, revision, endpoint) -> 
     except NeuralbenchError as exc:
         raise _Usage(str(exc)) from exc
     click.echo(f"{result['folder']} -> {result['repo_id']}: {result['files']} files, {result['commit']}")
+
+
+@cli.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--no-values", is_flag=True, help="Check ids, shapes and tokens only, not every count.")
+def verify(out: Path, no_values: bool) -> None:
+    """Recheck a finished build in OUT: report, zarr arrays, parquet rows and corpus agree."""
+    from neuralbench.verify import verify_build
+
+    result = verify_build(out, values=not no_values)
+    for problem in result.problems:
+        click.echo(problem, err=True)
+    click.echo(
+        f"{out}: {result.sessions} sessions, {result.rows} corpus rows, {result.tokens:,} tokens: "
+        + ("OK" if result.ok else f"{len(result.problems)} problems")
+    )
+    sys.exit(0 if result.ok else 1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from neuralbench.schema import segment_table
 from neuralbench.shards import DEFAULT_SHARD_BYTES, ShardWriter
 from neuralbench.store import iter_segments, session_attrs
 
-__all__ = ["MANIFEST", "component_dir", "export_component", "read_manifest"]
+__all__ = ["MANIFEST", "component_dir", "export_component", "partial_dir", "read_manifest"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +63,34 @@ def export_component(
     if done is not None and done.get("inputs") == inputs:
         logger.info("%s: parquet is up to date", name)
         return done
-    tmp = final.with_name(f".{name}.partial")
+    with partial_dir(final) as tmp:
+        manifest = _write_component(tmp, out_dir, name, sessions, inputs, card, max_shard_bytes)
+    return manifest
+
+
+@contextlib.contextmanager
+def partial_dir(final: Path) -> Iterator[Path]:
+    """A fresh ``.<name>.partial`` folder beside ``final``, swapped in when the block ends.
+
+    When the block raises (a full disk, a bad row), the partial folder is removed:
+    a failed stage leaves nothing half-written, and ``final`` keeps what it held.
+    """
+    tmp = final.with_name(f".{final.name}.partial")
     if tmp.exists():
         shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def _write_component(tmp, out_dir, name, sessions, inputs, card, max_shard_bytes) -> dict[str, Any]:
+    """Shards, card and manifest of a component, written into ``tmp``."""
     rows = tokens = 0
     with ShardWriter(tmp / "data", "train", max_shard_bytes) as writer:
         for subject, session in sessions:
@@ -90,9 +116,6 @@ def export_component(
         "inputs": inputs,
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
     return manifest
 
 

@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from neuralbench.card import write_card
-from neuralbench.export import MANIFEST, read_manifest
+from neuralbench.export import MANIFEST, partial_dir, read_manifest
 from neuralbench.shards import DEFAULT_SHARD_BYTES, ShardWriter
 
 __all__ = ["SplitBy", "merge_components", "split_rows"]
@@ -120,48 +119,43 @@ def merge_components(
         return done
     files, where, keys = _row_index(dirs)
     train, test = split_rows(keys, seed=seed, test_size=test_size, split_by=split_by)
-    tmp = final.with_name(f".{final.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    readers: dict[int, pq.ParquetFile] = {}
-    counts: dict[str, tuple[int, int]] = {}
-    for split, order in (("train", train), ("test", test)):
-        with ShardWriter(tmp / "data", split, max_shard_bytes) as writer:
-            for i in order:
-                f, rg, r = where[i]
-                pf = readers.get(f) or readers.setdefault(f, pq.ParquetFile(files[f]))
-                writer.write(pf.read_row_group(rg).slice(r, 1))
-        nbytes = sum(p.stat().st_size for p in (tmp / "data").glob(f"{split}-*.parquet"))
-        counts[split] = (writer.rows, nbytes)
-    components = []
-    for d in dirs:
-        m = read_manifest(d) or {}
-        components.append(
-            dict(
-                (card or {}).get("components", {}).get(d.name, {}),
-                name=d.name,
-                sessions=m.get("sessions", 0),
-                tokens=m.get("tokens", 0),
+    with partial_dir(final) as tmp:
+        readers: dict[int, pq.ParquetFile] = {}
+        counts: dict[str, tuple[int, int]] = {}
+        for split, order in (("train", train), ("test", test)):
+            with ShardWriter(tmp / "data", split, max_shard_bytes) as writer:
+                for i in order:
+                    f, rg, r = where[i]
+                    pf = readers.get(f) or readers.setdefault(f, pq.ParquetFile(files[f]))
+                    writer.write(pf.read_row_group(rg).slice(r, 1))
+            nbytes = sum(p.stat().st_size for p in (tmp / "data").glob(f"{split}-*.parquet"))
+            counts[split] = (writer.rows, nbytes)
+        components = []
+        for d in dirs:
+            m = read_manifest(d) or {}
+            components.append(
+                dict(
+                    (card or {}).get("components", {}).get(d.name, {}),
+                    name=d.name,
+                    sessions=m.get("sessions", 0),
+                    tokens=m.get("tokens", 0),
+                )
             )
+        write_card(
+            tmp,
+            title="neuralbench primate corpus",
+            summary=(card or {}).get("summary", ""),
+            splits=counts,
+            components=components,
+            built_with=(card or {}).get("built_with", "neuralbench"),
+            params=params,
         )
-    write_card(
-        tmp,
-        title="neuralbench primate corpus",
-        summary=(card or {}).get("summary", ""),
-        splits=counts,
-        components=components,
-        built_with=(card or {}).get("built_with", "neuralbench"),
-        params=params,
-    )
-    manifest = {
-        "rows": {s: c[0] for s, c in counts.items()},
-        "tokens": sum(c["tokens"] for c in components),
-        "params": params,
-        "inputs": inputs,
-        "test_sessions": sorted({"/".join(keys[i]) for i in test}),
-    }
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+        manifest = {
+            "rows": {s: c[0] for s, c in counts.items()},
+            "tokens": sum(c["tokens"] for c in components),
+            "params": params,
+            "inputs": inputs,
+            "test_sessions": sorted({"/".join(keys[i]) for i in test}),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest

@@ -13,6 +13,7 @@ functions into tasks and adds no logic of its own to the data:
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 REPORT = "report.json"
 CORPUS_DIR = "corpus"
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT}
+"""Errors of the output side (full disk, file size limit, read-only): the report says so."""
 
 Progress = Callable[[int, int, dict[str, Any]], None]
 
@@ -80,7 +84,7 @@ def build_all(
     """
     raw_root, out_dir = Path(raw_root), Path(out_dir)
     names = resolve_components(raw_root, only)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_output(out_dir)
     own = client is None
     if own:
         client = make_client("local")
@@ -90,16 +94,56 @@ def build_all(
         report = build.run([get_recipe(n) for n in names])
         corpus = _merge(client, out_dir, seed, test_size, split_by, max_shard_bytes)
         report["corpus"] = corpus
+        store.remove_partials(out_dir)  # whatever a cancelled or repeated task wrote late
     finally:
         if own:
             release(client)
+    _carry_forward(report, out_dir, names)
     report["ok"] = (
         all(s["status"] != "failed" for s in report["sessions"])
         and all(c.get("error") is None for c in report["components"].values())
         and "error" not in report["corpus"]
     )
-    _write_json(out_dir / REPORT, report)
+    try:
+        _write_json(out_dir / REPORT, report)
+    except OSError as exc:
+        raise SourceError(out_dir / REPORT, f"cannot write the report ({_os_reason(exc)})") from exc
     return report
+
+
+def _carry_forward(report: dict[str, Any], out_dir: Path, names: list[str]) -> None:
+    """Keep the previous report's entries of components this run did not touch.
+
+    The merge takes every finished component folder in ``out_dir``, so the report
+    must list their sessions too (a build ``--only a`` then ``--only b``).
+    """
+    try:
+        old = json.loads((out_dir / REPORT).read_text())
+    except (OSError, json.JSONDecodeError):
+        return
+    keep = [
+        n
+        for n in old.get("components", {})
+        if n not in names and export.read_manifest(export.component_dir(out_dir, n))
+    ]
+    report["sessions"] += [s for s in old.get("sessions", []) if s.get("component") in keep]
+    report["components"].update({n: old["components"][n] for n in keep})
+
+
+def _prepare_output(out_dir: Path) -> None:
+    """Create ``out_dir``, check it takes a file, and clear what an interrupted run left.
+
+    An unwritable folder (read-only, full) fails here, before any work, with one clear error.
+    """
+    probe = out_dir / f".neuralbench-probe-{os.getpid()}"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"neuralbench")
+        probe.unlink()
+    except OSError as exc:
+        raise SourceError(out_dir, f"output folder is not writable ({_os_reason(exc)})") from exc
+    for path in store.remove_partials(out_dir):
+        logger.info("removed %s, left by an interrupted run", path)
 
 
 def resolve_components(raw_root: Path, only: Iterable[str] | None) -> list[str]:
@@ -148,14 +192,21 @@ class _Build:
                 continue
             self.refs[recipe.name] = refs
             self.pending[recipe.name] = len(refs)
-            self.client.submit(
-                store.init_component, self.out, recipe.name, [r.subject_id for r in refs]
-            ).result()
+            try:
+                self.client.submit(
+                    store.init_component, self.out, recipe.name, [r.subject_id for r in refs]
+                ).result()
+                init_error = None
+            except OSError as exc:  # a full or read-only disk: no session of it can be written
+                init_error = _error_text(exc, store.component_path(self.out, recipe.name))
             seen: dict[tuple[str, str], str] = {}
             for ref in refs:
                 key = (recipe.name, ref.subject_id, ref.session_id)
                 self.entries[key] = _entry(ref)
                 self.started[key] = time.perf_counter()
+                if init_error is not None:
+                    self._fail(key, init_error, seq)
+                    continue
                 if (ref.subject_id, ref.session_id) in seen:
                     other = seen[(ref.subject_id, ref.session_id)]
                     self._fail(key, f"{ref.source_file}: same subject_id/session_id as {other}", seq)
@@ -174,12 +225,15 @@ class _Build:
             elif fut.status == "error":
                 self._fail(key, _error_text(fut.exception(), self.raw / key[0] / ref.source_file), seq)
                 if kind != "open":
+                    self.client.cancel([fut])  # no block of it may go on writing
                     self.client.submit(store.discard_partial, self.out, *key).result()
             elif kind == "open":
                 self._write(key, ref, fut.result(), seq)
             elif kind == "write":
-                attrs = self.stage_attrs.pop(key)
-                nxt = self.client.submit(store.commit_session, self.out, *key, attrs, fut, pure=False)
+                # the stats go by value: once the write is released, a lost worker can
+                # never make the scheduler recompute (rewrite) blocks of a committed session
+                attrs, stats = self.stage_attrs.pop(key), fut.result()
+                nxt = self.client.submit(store.commit_session, self.out, *key, attrs, stats, pure=False)
                 self.stage[nxt] = ("commit", key, ref)
                 seq.add(nxt)
             elif kind == "commit":
@@ -187,6 +241,7 @@ class _Build:
             elif kind == "export":
                 manifest = fut.result()
                 self.components[key[0]].update(rows=manifest["rows"], tokens=manifest["tokens"])
+            fut.release()
         return {
             "neuralbench_version": __version__,
             "sessions": list(self.entries.values()),
@@ -206,7 +261,12 @@ class _Build:
     def _write(self, key, ref: SessionRef, counts, seq: as_completed) -> None:
         sat, stats = binning.saturate_lazy(counts)
         seg = counts.attrs["segment_bins"][0]
-        target = store.create_partial(self.out, *key, tuple(counts.shape), seg[1] - seg[0])
+        try:
+            target = store.create_partial(self.out, *key, tuple(counts.shape), seg[1] - seg[0])
+        except OSError as exc:
+            self._fail(key, _error_text(exc, self.raw / key[0] / ref.source_file), seq)
+            store.discard_partial(self.out, *key)
+            return
         attrs = dict(
             counts.attrs,
             n_units=int(counts.shape[0]),
@@ -277,9 +337,24 @@ def _entry(ref: SessionRef) -> dict[str, Any]:
 
 
 def _error_text(exc: BaseException | None, path: Path) -> str:
+    """The report's text for a failed stage: the file, then what is wrong.
+
+    An OSError about another file (an output chunk on a full disk) names both.
+    """
     if isinstance(exc, NeuralbenchError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        return f"{path}: cannot write {exc.filename or 'the output'}: {_os_reason(exc)}"
+    if isinstance(exc, OSError) and exc.filename and os.fspath(exc.filename) != os.fspath(path):
+        return f"{path}: {exc.filename}: {_os_reason(exc)}"
     return f"{path}: {type(exc).__name__}: {exc}"
+
+
+def _os_reason(exc: OSError) -> str:
+    """``No space left on device [Errno 28]``: the system's words and the code, for a grep."""
+    if exc.errno is None:
+        return str(exc)
+    return f"{exc.strerror or os.strerror(exc.errno)} [Errno {exc.errno}]"
 
 
 def _card_info(recipe: Recipe) -> dict[str, Any]:

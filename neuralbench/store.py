@@ -32,6 +32,7 @@ __all__ = [
     "iter_segments",
     "open_corpus",
     "open_session",
+    "remove_partials",
     "session_attrs",
     "stored_sessions",
     "write_blocks",
@@ -91,6 +92,8 @@ def init_component(out_dir: str | os.PathLike[str], name: str, subjects: list[st
     Done once, up front, so that parallel session writes never race on group metadata.
     """
     root = component_path(out_dir, name)
+    for meta in [root / "zarr.json", *(root / s / "zarr.json" for s in set(subjects))]:
+        _drop_if_corrupt(meta)
     group = zarr.open_group(str(root), mode="a")
     if group.attrs.get("source_dataset") != name:
         group.attrs["source_dataset"] = name
@@ -98,6 +101,35 @@ def init_component(out_dir: str | os.PathLike[str], name: str, subjects: list[st
         if not (root / subject / "zarr.json").exists():
             group.require_group(subject)
     return root
+
+
+def _drop_if_corrupt(meta: Path) -> None:
+    """Remove a group's ``zarr.json`` that a killed run left half-written (it is rewritten)."""
+    try:
+        json.loads(meta.read_text())
+    except FileNotFoundError:
+        pass
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        meta.unlink()
+
+
+def remove_partials(out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Remove what interrupted runs left in ``out_dir``: every ``.partial`` folder or file.
+
+    Run at the start of a build (never during one): the partial zarr folder, the
+    ``.<name>.partial`` folders of export and merge, a half-written report.
+    Returns what was removed.
+    """
+    out = Path(out_dir)
+    found = [p for p in [out / ZARR_DIR / _PARTIAL] if p.exists()]
+    for pattern in (".*.partial", "*/.*.partial"):
+        found.extend(out.glob(pattern))
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return found
 
 
 def write_blocks(counts: xr.DataArray, target: zarr.Array, stats: Any) -> Any:
@@ -139,12 +171,19 @@ def commit_session(
 ) -> dict[str, Any]:
     """Write the provenance attrs (plus the write's ``stats``) and move the array into place.
 
-    Returns the attrs as stored.
+    Idempotent, so that a worker dying mid-commit can be retried: when the
+    partial array is gone and the final one holds these attrs, that was this
+    commit, finished. Returns the attrs as stored.
     """
     src = _partial_path(out_dir, name, subject, session)
     final_attrs = dict(sorted({**attrs, **(stats or {})}.items()))
-    zarr.open_array(str(src), mode="r+").attrs.put(final_attrs)
     dst = component_path(out_dir, name) / subject / session
+    if not (src / "zarr.json").exists():
+        done = session_attrs(out_dir, name, subject, session)
+        if done is not None and json.loads(json.dumps(final_attrs)) == done:
+            discard_partial(out_dir, name, subject, session)
+            return final_attrs
+    zarr.open_array(str(src), mode="r+").attrs.put(final_attrs)
     if dst.exists():
         shutil.rmtree(dst)
     os.replace(src, dst)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
+import h5py
 import numpy as np
 import xarray as xr
 
@@ -26,6 +27,13 @@ logger = logging.getLogger(__name__)
 
 _SCAN = 1 << 20  # spike times read per step while scanning (8 MiB of float64)
 
+MAX_SESSION_S = 7 * 86_400.0
+"""Longest plausible session, in seconds after t0: a later spike time is a corrupt value.
+
+The published histogram runs to the last spike, so one glitched time stamp (say 1e9 s)
+would make a session of billions of empty bins; we refuse it instead.
+"""
+
 
 class NwbUnitsReader(Reader):
     """A units table (``spike_times`` + ``spike_times_index``) binned into counts."""
@@ -41,18 +49,30 @@ class NwbUnitsReader(Reader):
         group: str = "units",
         bin_size_s: float = 0.02,
         time_origin: str = "zero",
+        max_session_s: float = MAX_SESSION_S,
         max_tokens: int | None = MAX_TOKENS,
     ) -> xr.DataArray:
         """Scan the spike times (two streaming passes) and return the lazy counts.
 
         ``time_origin="zero"`` bins from NWB time 0 (the published units recipes);
         ``"first_spike"`` from the earliest spike of the session.
+
+        Repairs, each logged as a warning and recorded in the attrs: unsorted
+        spike times are binned all the same (``unsorted_units``), NaN times are
+        ignored (``n_nan_spikes``), times before t0 (negative ones, for NWB time
+        0) are dropped (``n_spikes_before_t0``). Refused with a ReaderError: an
+        index past the end of ``spike_times``, infinite times, a time more than
+        ``max_session_s`` after t0, a table with no units or no spikes.
+        A pre-release (NWB 2.0b) ``spike_times_index`` of HDF5 region
+        references is read as the offsets it stands for.
         """
         path = os.fspath(path)
         if time_origin not in ("zero", "first_spike"):
             raise ReaderError(path, f"unknown time_origin {time_origin!r}")
         with open_h5(path) as f:
             table = get_node(f, group, "units table")
+            if "spike_times" not in table and "id" in table and table["id"].shape[0] == 0:
+                raise ReaderError(path, f"units table /{group} has no units")
             st = get_node(table, "spike_times", "spike_times column")
             ends = _unit_ends(path, table, st)
             n_units = len(ends)
@@ -60,17 +80,28 @@ class NwbUnitsReader(Reader):
                 raise ReaderError(path, f"units table /{group} has no units")
             starts = np.concatenate([[0], ends[:-1]])
             t_min, t_max, n_nan, unsorted = _scan_units(st, ends)
+            if t_min == -np.inf or t_max == np.inf:
+                raise ReaderError(path, f"{st.name} holds infinite spike times")
             if not np.isfinite(t_max):
                 raise ReaderError(path, f"units table /{group} holds no spike times")
             t0 = 0.0 if time_origin == "zero" else float(t_min)
+            if t_max - t0 > max_session_s:
+                raise ReaderError(
+                    path,
+                    f"{st.name} holds a spike time of {t_max} s, past any plausible session end "
+                    f"(more than max_session_s={max_session_s} s after t0={t0})",
+                )
+            n_before = _count_below(st, ends, t0) if t_min < t0 else 0
             n_bins = count_bins(t0, t_max, bin_size_s)
             bounds = segment_bounds(n_units, n_bins, max_tokens)
             blocks = merge_blocks(bounds, n_units, BLOCK_TOKENS)
             cuts = _block_offsets(st, ends, unsorted, t0, bin_size_s, blocks)
         if n_nan:
             logger.warning("%s: %d NaN spike times ignored", path, n_nan)
-        if t_min < t0:
-            logger.warning("%s: spike times before t0=%s are dropped", path, t0)
+        if n_before:
+            logger.warning("%s: %d spike times before t0=%s s dropped", path, n_before, t0)
+        if unsorted.any():
+            logger.warning("%s: spike times of %d units are not sorted", path, np.count_nonzero(unsorted))
         block = reader_call(_units_block, path, group, t0=t0, bin_size_s=bin_size_s, n_bins=n_bins)
         args = [(cuts[:, i], cuts[:, i + 1], starts, ends, unsorted) for i in range(len(blocks))]
         attrs = {
@@ -80,6 +111,7 @@ class NwbUnitsReader(Reader):
             "n_nan_spikes": int(n_nan),
             "unsorted_units": int(np.count_nonzero(unsorted)),
             "spikes_before_t0": bool(t_min < t0),
+            "n_spikes_before_t0": int(n_before),
         }
         return session_array(block, n_units, blocks, name=f"units-{path}", block_args=args, attrs=attrs)
 
@@ -89,6 +121,8 @@ def _unit_ends(path: str, table, st) -> np.ndarray:
     if "spike_times_index" not in table:
         raise ReaderError(path, f"{table.name} has spike_times but no spike_times_index")
     index = table["spike_times_index"]
+    if h5py.check_dtype(ref=index.dtype) is h5py.RegionReference:
+        return _region_ends(path, index, st)
     if index.dtype.kind not in "iu":
         raise ReaderError(path, f"{index.name} has dtype {index.dtype}, not integer offsets")
     ends = np.asarray(index[()], dtype=np.int64).ravel()
@@ -101,6 +135,38 @@ def _unit_ends(path: str, table, st) -> np.ndarray:
     if st.dtype.kind not in "fiu":
         raise ReaderError(path, f"{st.name} has dtype {st.dtype}, not numbers")
     return ends
+
+
+def _region_ends(path: str, index, st) -> np.ndarray:
+    """End offsets from a pre-release index of region references into ``spike_times``.
+
+    Each reference must select one contiguous run that starts where the previous
+    unit's run ended, which is what the offsets of NWB 2.x express.
+    """
+    ends, prev = [], 0
+    for i, ref in enumerate(index[()]):
+        if not ref:
+            raise ReaderError(path, f"{index.name}[{i}] is a null region reference")
+        space = h5py.h5r.get_region(ref, st.id)
+        (lo,), (hi,) = space.get_select_bounds()
+        if index.file[ref].name != st.name:
+            raise ReaderError(path, f"{index.name}[{i}] refers to {index.file[ref].name}, not {st.name}")
+        if space.get_select_npoints() != hi - lo + 1 or lo != prev:
+            raise ReaderError(
+                path, f"{index.name}[{i}] selects spike_times[{lo}:{hi + 1}], not the next contiguous run"
+            )
+        prev = hi + 1
+        ends.append(prev)
+    logger.warning("%s: %s holds region references (NWB 2.0b); read as offsets", path, index.name)
+    return np.asarray(ends, dtype=np.int64)
+
+
+def _count_below(st, ends: np.ndarray, t0: float) -> int:
+    """How many spike times lie before ``t0`` (the bins drop them)."""
+    n, below = int(ends[-1]), 0
+    for c0 in range(0, n, _SCAN):
+        below += int(np.count_nonzero(np.asarray(st[c0 : min(c0 + _SCAN, n)], dtype=np.float64) < t0))
+    return below
 
 
 def _scan_units(st, ends: np.ndarray) -> tuple[float, float, int, np.ndarray]:
