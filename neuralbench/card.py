@@ -181,7 +181,9 @@ def _raster(folder: Path) -> list[str]:
 
     try:
         write_raster(folder, folder / RASTER, n=6, seed=0)
-    except Exception as exc:  # a card without a picture is still a card
+    except OSError:
+        raise  # a full disk fails the folder, so a rerun redoes it whole
+    except Exception as exc:  # data a picture cannot show: the card is still a card
         logger.warning("%s: no raster image: %s", folder, exc)
         return []
     return [

@@ -16,8 +16,10 @@ def segment_bounds(n_units: int, n_bins: int, max_tokens: int | None = MAX_TOKEN
     For ``n_units * n_bins > max_tokens`` (strictly): ``k = ceil(n*T / L)``
     segments of ``ceil(T / k)`` bins each, the last one shorter; otherwise one
     segment. Units are never split, so a segment may exceed the limit by fewer
-    than ``n_units`` tokens, exactly as in the published corpus. An empty trailing
-    segment (possible only when ``n_units > max_tokens``) is dropped.
+    than ``n_units`` tokens, exactly as in the published corpus. When rounding
+    leaves trailing segments empty (``(k-1) * ceil(T/k) >= T``, which needs about
+    ``n_units**2 * T > max_tokens**2``: no real session comes close) they are
+    dropped, where the published builder would emit rows of zero bins.
     ``max_tokens=None`` keeps the session whole.
 
     Examples

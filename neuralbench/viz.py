@@ -286,7 +286,10 @@ def write_raster(
 def _save(fig, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
-    fig.savefig(tmp)
-    os.replace(tmp, out)
+    try:
+        fig.savefig(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed save (full disk) leaves nothing behind
     logger.info("wrote %s", out)
     return out

@@ -49,3 +49,8 @@ def test_empty_trailing_segment_is_dropped():
 
 def test_ids():
     assert segment_ids(3) == ["segment_0", "segment_1", "segment_2"]
+
+
+def test_empty_trailing_segment_with_few_units_is_dropped():
+    # 2 units x 4 bins, L=3: k=3, s=2 -> the third segment would be empty
+    assert segment_bounds(2, 4, max_tokens=3) == [(0, 2), (2, 4)]
