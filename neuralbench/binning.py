@@ -28,7 +28,8 @@ COUNT_DTYPE = np.dtype("uint16")
 """Unsaturated counts per bin, before :func:`saturate` makes them uint8."""
 
 _COUNT_MAX = np.iinfo(COUNT_DTYPE).max
-_GROUP_TOKENS = 1 << 20  # bincount buffer per unit group: 8 MiB of int64
+_GROUP_TOKENS = 1 << 18  # bincount buffer per unit group: 2 MiB of int64, stays in cache
+_CHUNK = 1 << 14  # spikes per vectorised step: the temporaries stay in L2 cache
 
 
 def count_bins(t0: float, t_max: float, bin_size_s: float) -> int:
@@ -67,7 +68,8 @@ def bin_spike_times(
     times, unit_index
         Spike times in seconds and the row of the unit each spike belongs to.
         Spikes outside the block (or the session) are ignored, so a caller may
-        pass a superset.
+        pass a superset. Spikes grouped by unit (as a units table stores them)
+        are binned without a sort.
     n_units
         Rows of the result.
     t0, bin_size_s, n_bins
@@ -83,62 +85,133 @@ def bin_spike_times(
     """
     stop = n_bins if stop is None else stop
     width = stop - start
+    out = np.zeros((n_units, max(width, 0)), dtype=COUNT_DTYPE)
     times = np.asarray(times, dtype=np.float64)
-    unit_index = np.asarray(unit_index, dtype=np.int64)
-    out = np.zeros((n_units, width), dtype=COUNT_DTYPE)
+    unit_index = np.asarray(unit_index)
     if width <= 0 or times.size == 0:
         return out
-    lo = arange_edges(t0, bin_size_s, start)
-    hi = arange_edges(t0, bin_size_s, stop)
-    keep = (times >= lo) & ((times < hi) | ((times == hi) & (stop == n_bins)))
-    times, unit_index = times[keep], unit_index[keep]
-    if times.size == 0:
-        return out
-    guess = np.floor((times - t0) / bin_size_s).astype(np.int64)
-    np.clip(guess, start, stop - 1, out=guess)
-    guess -= times < arange_edges(t0, bin_size_s, guess)
-    guess += (times >= arange_edges(t0, bin_size_s, guess + 1)) & (guess + 1 < n_bins)
-    np.clip(guess, start, stop - 1, out=guess)
-    _accumulate(out, unit_index, guess - start)
+    if unit_index.dtype.kind not in "iu":
+        unit_index = unit_index.astype(np.int64)
+    if unit_index.size > 1 and not (unit_index[1:] >= unit_index[:-1]).all():
+        order = np.argsort(unit_index, kind="stable")
+        times, unit_index = times[order], unit_index[order]
+    # padded rows: columns 0-1 take spikes before the block, the last two those after it
+    row = width + 4
+    edges = _Edges(t0, bin_size_s, start, stop, n_bins)
+    flat = np.empty(times.size, dtype=np.int64)
+    for c0 in range(0, times.size, _CHUNK):
+        c1 = min(c0 + _CHUNK, times.size)
+        edges.flat_index(times[c0:c1], unit_index[c0:c1], row, flat[c0:c1])
+    # one bincount per group of units, its buffer small enough to stay in cache
+    group = max(1, _GROUP_TOKENS // row)
+    bounds = np.searchsorted(unit_index, np.arange(0, n_units + group, group))
+    for g, u0 in enumerate(range(0, n_units, group)):
+        lo, hi = int(bounds[g]), int(bounds[g + 1])
+        if hi <= lo:
+            continue
+        u1 = min(u0 + group, n_units)
+        part = flat[lo:hi] - u0 * row if u0 else flat[lo:hi]
+        counts = np.bincount(part, minlength=(u1 - u0) * row)
+        if hi - lo > _COUNT_MAX:  # fewer spikes than that cannot overflow a bin
+            np.minimum(counts, _COUNT_MAX, out=counts)
+        out[u0:u1] = counts.reshape(u1 - u0, row)[:, 2:-2]
     return out
 
 
-def _accumulate(out: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
-    """Add one count per (row, col) pair into ``out``, one bincount per unit group."""
-    n_units, width = out.shape
-    group = max(1, _GROUP_TOKENS // max(width, 1))
-    if n_units <= group:
-        counts = np.bincount(rows * width + cols, minlength=n_units * width)
-        np.minimum(counts, _COUNT_MAX, out=counts)
-        out += counts.reshape(n_units, width).astype(COUNT_DTYPE)
-        return
-    order = np.argsort(rows, kind="stable")
-    rows, cols = rows[order], cols[order]
-    bounds = np.searchsorted(rows, np.arange(0, n_units + group, group))
-    for g, u0 in enumerate(range(0, n_units, group)):
-        u1 = min(u0 + group, n_units)
-        r, c = rows[bounds[g] : bounds[g + 1]] - u0, cols[bounds[g] : bounds[g + 1]]
-        counts = np.bincount(r * width + c, minlength=(u1 - u0) * width)
-        np.minimum(counts, _COUNT_MAX, out=counts)
-        out[u0:u1] += counts.reshape(u1 - u0, width).astype(COUNT_DTYPE)
+class _Edges:
+    """Bin index of spike times against the published edges, in cache-sized steps.
+
+    A guess ``trunc((t - t0) / w)`` is within one bin of the truth; one comparison
+    with the exact edge values on each side corrects it. Guesses are clamped to
+    ``[start - 1, stop]`` first (NaN to ``start - 1``), so spikes outside the block
+    land in the two padding columns on each side of their row and are dropped
+    with them.
+    """
+
+    def __init__(self, t0: float, bin_size_s: float, start: int, stop: int, n_bins: int):
+        self.t0, self.start, self.stop = t0, start, stop
+        self.inv = 1.0 / bin_size_s
+        self.delta = (t0 + bin_size_s) - t0  # numpy's arange step
+        # edge 1 is t0 + w itself; it differs from t0 + 1 * delta only for some t0 != 0
+        self.edge1 = t0 + bin_size_s
+        self.exact1 = self.edge1 == t0 + 1.0 * self.delta
+        self.closed = stop == n_bins  # the last bin is closed on the right
+        self.e_stop = float(arange_edges(t0, bin_size_s, stop))
+        n = _CHUNK
+        self.f, self.e = np.empty(n), np.empty(n)
+        self.g = np.empty(n, dtype=np.int64)
+        self.b, self.b2, self.d = np.empty(n, dtype=bool), np.empty(n, dtype=bool), np.empty(n, np.int8)
+
+    def _edge(self, kf: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Edge values at the (float) indices ``kf``: ``t0 + kf * delta`` as arange has them."""
+        np.multiply(kf, self.delta, out=out)
+        if self.t0 != 0.0:
+            np.add(out, self.t0, out=out)
+        if not self.exact1:
+            out[kf == 1.0] = self.edge1
+        return out
+
+    def flat_index(self, t: np.ndarray, u: np.ndarray, row: int, out: np.ndarray) -> None:
+        """``out = u * row + (bin - start + 2)``; bins outside the block fall in the padding."""
+        n = t.size
+        f, e, g, b, b2, d = (x[:n] for x in (self.f, self.e, self.g, self.b, self.b2, self.d))
+        if self.t0 != 0.0:
+            np.subtract(t, self.t0, out=f)
+            np.multiply(f, self.inv, out=f)
+        else:
+            np.multiply(t, self.inv, out=f)
+        np.fmax(f, self.start - 1, out=f)  # fmax/fmin map NaN to the bound
+        np.fmin(f, self.stop, out=f)
+        np.copyto(g, f, casting="unsafe")  # trunc
+        np.copyto(f, g, casting="unsafe")  # the guess as float (exact)
+        np.less(t, self._edge(f, e), out=b)
+        np.add(f, 1.0, out=f)
+        np.greater_equal(t, self._edge(f, e), out=b2)
+        np.subtract(b2.view(np.int8), b.view(np.int8), out=d)
+        if self.closed:  # a spike exactly on the last edge counts in the last bin
+            np.equal(t, self.e_stop, out=b)
+            np.subtract(d, b.view(np.int8), out=d)
+        np.add(g, d, out=g)
+        np.multiply(u, row, out=out, casting="unsafe")
+        np.add(out, g, out=out)
+        np.add(out, 2 - self.start, out=out)
 
 
 def rebin_dense(block: np.ndarray, factor: int) -> np.ndarray:
     """Sum non-overlapping windows of ``factor`` samples along the last axis.
 
     The trailing partial window is dropped (published semantics). Sums are
-    taken in int64 so a bool or uint8 input cannot wrap, then clipped to
-    :data:`COUNT_DTYPE`.
+    taken in a type that cannot wrap (uint16 when ``factor`` samples of the
+    input's type always fit, else int64), then clipped to :data:`COUNT_DTYPE`.
+    A transposed (time, unit) block is summed in its own memory order, a
+    reshape-sum over whole rows, and the result returned as a (unit, time) view.
     """
     if factor < 1:
         raise ValueError(f"rebinning factor must be >= 1, got {factor}")
     n = block.shape[-1] // factor
-    trimmed = block[..., : n * factor]
-    if factor == 1:
-        summed = trimmed.astype(np.int64, copy=False)
+    acc = _sum_dtype(block.dtype, factor)
+    if block.ndim == 2 and factor > 1 and block.T.flags.c_contiguous and not block.flags.c_contiguous:
+        rows = block.T[: n * factor].reshape(n, factor, block.shape[0])
+        summed = rows.sum(axis=1, dtype=acc).T  # (unit, time) view of a (time, unit) result
     else:
-        summed = trimmed.reshape(*block.shape[:-1], n, factor).sum(axis=-1, dtype=np.int64)
+        trimmed = block[..., : n * factor]
+        if factor == 1:
+            summed = trimmed.astype(acc, copy=False)
+        else:
+            summed = trimmed.reshape(*block.shape[:-1], n, factor).sum(axis=-1, dtype=acc)
+    if summed.dtype == COUNT_DTYPE:
+        return summed
     return np.minimum(summed, _COUNT_MAX).astype(COUNT_DTYPE)
+
+
+def _sum_dtype(dtype: np.dtype, factor: int) -> np.dtype:
+    """uint16 when a sum of ``factor`` values of ``dtype`` cannot exceed its range, else int64."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b" or (dtype.kind == "u" and dtype.itemsize == 1 and factor * 255 <= _COUNT_MAX):
+        return COUNT_DTYPE
+    if dtype == COUNT_DTYPE and factor == 1:
+        return COUNT_DTYPE
+    return np.dtype(np.int64)
 
 
 def saturate(counts: np.ndarray) -> tuple[np.ndarray, int]:
