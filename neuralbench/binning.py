@@ -21,7 +21,6 @@ __all__ = [
     "count_bins",
     "rebin_dense",
     "saturate",
-    "saturate_lazy",
 ]
 
 COUNT_DTYPE = np.dtype("uint16")
@@ -218,29 +217,3 @@ def saturate(counts: np.ndarray) -> tuple[np.ndarray, int]:
     """Clip counts to uint8 (255 stays 255, nothing wraps) and count the clipped bins."""
     clipped = int(np.count_nonzero(counts > 255))
     return np.minimum(counts, 255).astype(np.uint8), clipped
-
-
-def saturate_lazy(counts):
-    """Lazy :func:`saturate` of a dask-backed DataArray.
-
-    Returns the uint8 DataArray and a lazy dict of session statistics
-    (``n_clipped_bins``, ``n_spikes``), to be computed together with the write so
-    each block of counts is computed once.
-    """
-    import dask
-    import dask.array as da
-
-    data = counts.data
-    sat = counts.copy(data=da.map_blocks(_to_uint8, data, dtype=np.uint8))
-    clipped = (data > 255).sum()
-    spikes = data.sum(dtype=np.int64)
-    stats = dask.delayed(_stats)(clipped, spikes)
-    return sat, stats
-
-
-def _to_uint8(block: np.ndarray) -> np.ndarray:
-    return np.minimum(block, 255).astype(np.uint8)
-
-
-def _stats(clipped, spikes) -> dict[str, int]:
-    return {"n_clipped_bins": int(clipped), "n_spikes": int(spikes)}

@@ -5,7 +5,7 @@ functions into tasks and adds no logic of its own to the data:
 
 1. ``session.open_session`` per session file (a task: hashes the file and scans
    its metadata; returns lazy counts);
-2. ``binning.saturate_lazy`` + ``store.write_blocks`` (one task per time block),
+2. ``store.write_blocks`` (one task per time block: bin, saturate, write),
    then ``store.commit_session`` (attrs + rename into place);
 3. ``export.export_component`` per component, once its sessions are done;
 4. ``merge.merge_components`` over every component folder, in the published order.
@@ -25,7 +25,7 @@ from typing import Any
 
 from distributed import Client, Future, as_completed
 
-from neuralbench import __version__, binning, export, merge, store
+from neuralbench import __version__, export, merge, store
 from neuralbench.catalog import MERGE_ORDER, RECIPES, Recipe, get_recipe
 from neuralbench.cluster import make_client, release
 from neuralbench.errors import NeuralbenchError, SourceError
@@ -259,7 +259,6 @@ class _Build:
         return attrs.get("source_size_bytes") == size and attrs.get("source_file") == ref.source_file
 
     def _write(self, key, ref: SessionRef, counts, seq: as_completed) -> None:
-        sat, stats = binning.saturate_lazy(counts)
         seg = counts.attrs["segment_bins"][0]
         try:
             target = store.create_partial(self.out, *key, tuple(counts.shape), seg[1] - seg[0])
@@ -275,7 +274,7 @@ class _Build:
             segments=len(counts.attrs["segment_bins"]),
         )
         self.stage_attrs[key] = attrs
-        fut = self.client.compute(store.write_blocks(sat, target, stats))
+        fut = self.client.compute(store.write_blocks(counts, target))
         self.stage[fut] = ("write", key, ref)
         seq.add(fut)
 

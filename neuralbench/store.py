@@ -20,6 +20,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from neuralbench.binning import saturate
 from neuralbench.readers.base import DIMS
 from neuralbench.segments import segment_ids
 
@@ -132,21 +133,36 @@ def remove_partials(out_dir: str | os.PathLike[str]) -> list[Path]:
     return found
 
 
-def write_blocks(counts: xr.DataArray, target: zarr.Array, stats: Any) -> Any:
-    """A lazy write of uint8 ``counts`` into ``target`` that yields ``stats`` when done.
+def write_blocks(counts: xr.DataArray, target: zarr.Array) -> Any:
+    """A lazy write of ``counts`` into ``target``, saturated to uint8, one task per block.
 
-    ``stats`` is a lazy value computed from the same blocks (see
-    :func:`neuralbench.binning.saturate_lazy`), so computing the result runs each
-    block once.
+    Each task saturates its block, writes it and returns its statistics, so a
+    block is read and binned exactly once (a ``da.store`` plus separate sums would
+    recompute every block for each consumer). Computing the result gives
+    ``{"n_clipped_bins": ..., "n_spikes": ...}`` for the session.
     """
     import dask
 
-    stored = da.store(counts.data, target, lock=False, compute=False)
-    return dask.delayed(_after, pure=True)(stats, stored)
+    blocks = counts.data.to_delayed().ravel()
+    starts = np.cumsum((0,) + counts.data.chunks[1])[:-1]
+    written = [
+        dask.delayed(_write_block, pure=True)(block, target, int(start))
+        for block, start in zip(blocks, starts, strict=True)
+    ]
+    return dask.delayed(_add_stats, pure=True)(written)
 
 
-def _after(value: Any, _done: Any) -> Any:
-    return value
+def _write_block(block: np.ndarray, target: zarr.Array, start: int) -> tuple[int, int]:
+    saturated, clipped = saturate(block)
+    target[:, start : start + block.shape[1]] = saturated
+    return clipped, int(block.sum(dtype=np.int64))
+
+
+def _add_stats(per_block: list[tuple[int, int]]) -> dict[str, int]:
+    return {
+        "n_clipped_bins": sum(c for c, _ in per_block),
+        "n_spikes": sum(s for _, s in per_block),
+    }
 
 
 def discard_partial(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> None:
