@@ -214,6 +214,21 @@ def _sum_dtype(dtype: np.dtype, factor: int) -> np.dtype:
 
 
 def saturate(counts: np.ndarray) -> tuple[np.ndarray, int]:
-    """Clip counts to uint8 (255 stays 255, nothing wraps) and count the clipped bins."""
-    clipped = int(np.count_nonzero(counts > 255))
-    return np.minimum(counts, 255).astype(np.uint8), clipped
+    """Clip counts to uint8 (255 stays 255, nothing wraps) and count the clipped bins.
+
+    Done a few columns at a time straight into the uint8 result, so the only
+    block-sized allocation is the result itself (no bool mask, no clipped copy).
+    """
+    counts = np.asarray(counts)
+    out = np.empty(counts.shape, dtype=np.uint8)
+    if counts.ndim != 2 or counts.dtype.kind not in "iu":
+        clipped = int(np.count_nonzero(counts > 255))
+        np.copyto(out, np.minimum(counts, 255), casting="unsafe")
+        return out, clipped
+    step = max(1, _GROUP_TOKENS // max(counts.shape[0], 1))
+    clipped = 0
+    for c0 in range(0, counts.shape[1], step):
+        part = counts[:, c0 : c0 + step]
+        clipped += int(np.count_nonzero(part > 255))
+        np.minimum(part, 255, out=out[:, c0 : c0 + step], casting="unsafe")
+    return out, clipped

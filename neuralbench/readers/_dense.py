@@ -7,7 +7,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from neuralbench.binning import rebin_dense
+from neuralbench.binning import COUNT_DTYPE, rebin_dense
 from neuralbench.errors import ReaderError
 from neuralbench.readers._h5 import get_node, open_h5
 from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
@@ -111,10 +111,26 @@ def _dense_block(
         n_units = data.shape[1 - time_axis]
         row_bytes = max(n_units * data.dtype.itemsize, 1)
         step = max(factor, (_READ_BYTES // row_bytes) // factor * factor)
-        out = []
+        # each step is rebinned straight into its slice of the block: no list of
+        # pieces and no concatenated copy, and the raw samples go to one reused buffer
+        out = np.empty((n_units, (hi - lo) // factor), dtype=COUNT_DTYPE)
+        buf = np.empty(min(step, hi - lo) * n_units, dtype=data.dtype)
         for s0 in range(lo, hi, step):
             s1 = min(s0 + step, hi)
-            raw = data[s0:s1] if time_axis == 0 else data[:, s0:s1]
-            raw = check_counts(path, f"/{inner}", np.asarray(raw))
-            out.append(rebin_dense(raw.T if time_axis == 0 else raw, factor))
-    return np.concatenate(out, axis=1) if out else np.zeros((n_units, 0), dtype=np.uint16)
+            raw = _read_slab(data, buf, s0, s1, time_axis)
+            raw = check_counts(path, f"/{inner}", raw)
+            b0 = (s0 - lo) // factor
+            out[:, b0 : b0 + (s1 - s0) // factor] = rebin_dense(raw.T if time_axis == 0 else raw, factor)
+    return out
+
+
+def _read_slab(data, buf: np.ndarray, s0: int, s1: int, time_axis: int) -> np.ndarray:
+    """Raw samples ``[s0, s1)`` of ``data``, read into the leading part of the flat ``buf``."""
+    n_units = data.shape[1 - time_axis]
+    if time_axis == 0:
+        dest, sel = buf[: (s1 - s0) * n_units].reshape(s1 - s0, n_units), np.s_[s0:s1]
+    else:
+        dest, sel = buf[: (s1 - s0) * n_units].reshape(n_units, s1 - s0), np.s_[:, s0:s1]
+    if dest.size:  # h5py refuses an empty selection
+        data.read_direct(dest, sel)
+    return dest

@@ -236,14 +236,17 @@ def _units_block(
     n_bins: int,
 ) -> np.ndarray:
     """Counts of bins ``[start, stop)``: read each unit's slice of spike times, bin them once."""
+    # each unit's slice is read straight into its place in one float64 array (no list of
+    # pieces, no concatenated copy); the owners are int32 (they index rows), made by repeat
+    read = np.flatnonzero(hi > lo)
+    sizes = (hi - lo)[read]
+    ends = np.cumsum(sizes)
+    times = np.empty(int(ends[-1]) if sizes.size else 0, dtype=np.float64)
     with open_h5(path) as f:
         st = get_node(f, f"{group}/spike_times", "spike_times column")
-        pieces, owners = [], []
-        for u in np.flatnonzero(hi > lo):
-            pieces.append(np.asarray(st[lo[u] : hi[u]], dtype=np.float64))
-            owners.append(np.full(hi[u] - lo[u], u, dtype=np.int64))
-    times = np.concatenate(pieces) if pieces else np.empty(0)
-    units = np.concatenate(owners) if owners else np.empty(0, dtype=np.int64)
+        for u, end, size in zip(read, ends, sizes, strict=True):
+            st.read_direct(times, np.s_[lo[u] : hi[u]], np.s_[end - size : end])
+    units = np.repeat(read.astype(np.int32), sizes)
     return bin_spike_times(
         times, units, len(lo), t0=t0, bin_size_s=bin_size_s, n_bins=n_bins, start=start, stop=stop
     )

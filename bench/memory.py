@@ -1,0 +1,244 @@
+"""Peak memory of each task type, alone, in a fresh process per measurement.
+
+Each measurement is a child process (``python bench/memory.py --child TASK ...``)
+that imports what the workers import, takes its RSS as "idle", runs one task
+function directly (no dask, no cluster) and reports ``ru_maxrss - idle`` (the
+kernel's high-water mark: nothing is missed between samples) and a psutil
+sample every 5 ms as a check. The parent repeats each and prints medians.
+
+Tasks (inputs are the trees of ``bench/run.py`` / ``bench/scaling.py``):
+
+- ``dense``: one 10 M-token block of a xiao raster (``_dense_block``), then its
+  ``_write_block`` into a zarr array (saturate + write + sum), as one task does.
+- ``units``: ``open_session`` of a neupane-ppc units table, then block 0 and
+  ``_write_block``; the peak is taken after ``open_session`` (reset with
+  ``--blocks``: all blocks in a row, to see whether the peak grows with the session).
+- ``parquet-write`` / ``parquet-read``: one 10 M-token segment row written with
+  the shard writer's options, or read back with ``read_row_group`` (variants by
+  ``--variant``).
+
+Run: ``python bench/memory.py --raw-xiao FILE --raw-units FILE [--repeats 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MB = 1 << 20
+
+
+def _rss() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def _maxrss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class _Sampler:
+    def __init__(self, period: float = 0.005):
+        self.peak, self.stop = _rss(), False
+        self.thread = threading.Thread(target=self._loop, args=(period,), daemon=True)
+        self.thread.start()
+
+    def _loop(self, period: float) -> None:
+        while not self.stop:
+            self.peak = max(self.peak, _rss())
+            time.sleep(period)
+
+    def done(self) -> int:
+        self.stop = True
+        self.thread.join()
+        return max(self.peak, _rss())
+
+
+def _warm() -> None:
+    import h5py  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+    import scipy.io  # noqa: F401
+    import zarr  # noqa: F401
+
+    import neuralbench.export  # noqa: F401
+    import neuralbench.merge  # noqa: F401
+    import neuralbench.readers  # noqa: F401
+    import neuralbench.session  # noqa: F401
+
+
+def _segment(units: int = 100, bins: int = 100_000):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return rng.poisson(0.16, (units, bins)).astype(np.uint8)
+
+
+def _writer_kwargs(variant: str) -> dict:
+    from neuralbench.schema import ID_COLUMNS
+
+    kw = {"compression": "zstd", "write_statistics": list(ID_COLUMNS)}
+    if "nodict" in variant:
+        kw["use_dictionary"] = list(ID_COLUMNS)
+    if "v2" in variant:
+        kw["data_page_version"] = "2.0"
+    if "page64k" in variant:
+        kw["data_page_size"] = 64 << 10
+    return kw
+
+
+def _pool(variant: str):
+    import pyarrow as pa
+
+    if "system" in variant:
+        return pa.system_memory_pool()
+    if "jemalloc" in variant:
+        return pa.jemalloc_memory_pool()
+    return pa.default_memory_pool()
+
+
+def child(args: argparse.Namespace) -> dict:
+    """Run one task in this process; return its peak RSS above idle (MB)."""
+    _warm()
+    import numpy as np
+
+    work = Path(tempfile.mkdtemp(dir=args.tmp))
+    extra: dict = {}
+    if args.task.startswith("parquet"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from neuralbench.schema import SCHEMA, segment_table
+
+        pa.set_memory_pool(_pool(args.variant))
+        src = work / "seg.parquet"
+        if args.task == "parquet-read":  # the row to read is written before idle is taken
+            with pq.ParquetWriter(src, SCHEMA, **_writer_kwargs("")) as w:
+                w.write_table(segment_table(_segment(), "s", "p", "0", "c"))
+            import gc
+
+            gc.collect()
+            pa.default_memory_pool().release_unused()
+        counts = _segment() if args.task == "parquet-write" else None
+    idle = _rss()
+    base_max = _maxrss()
+    sampler = _Sampler()
+    t0 = time.perf_counter()
+    if args.task == "dense":
+        from neuralbench.readers._dense import _dense_block
+        from neuralbench.store import _write_block, create_partial
+
+        n_units, bins = 100, 100_000
+        target = create_partial(work, "x", "s", "p", (n_units, bins), bins)
+        block = _dense_block(
+            args.raw_xiao, "processing/ecephys/rasters/data", 0, bins, time_axis=0, factor=20, loader="h5"
+        )
+        extra["block_peak"] = (_maxrss() - idle) / MB
+        _write_block(block, target, 0)
+    elif args.task == "units":
+        from neuralbench.readers import get_reader
+        from neuralbench.store import _write_block, create_partial
+
+        arr = get_reader("nwb-units").open_session(args.raw_units, group="processing/ecephys/units")
+        extra["open_peak"] = (_maxrss() - idle) / MB
+        chunks = arr.data.chunks[1]
+        target = create_partial(work, "x", "s", "p", arr.shape, chunks[0])
+        n = len(chunks) if args.blocks == "all" else 1
+        starts = np.cumsum((0,) + chunks)
+        for i in range(n):
+            block = arr.data.blocks[:, i].compute(scheduler="sync")
+            _write_block(block, target, int(starts[i]))
+            del block
+        extra["blocks"] = n
+    elif args.task == "parquet-write":
+        with pq.ParquetWriter(work / "out.parquet", SCHEMA, **_writer_kwargs(args.variant)) as w:
+            w.write_table(segment_table(counts, "s", "p", "0", "c"))
+    elif args.task == "parquet-read":
+        pf = pq.ParquetFile(
+            src,
+            pre_buffer="nopre" not in args.variant,
+            memory_map="mmap" in args.variant,
+            buffer_size=(1 << 20) if "buf1m" in args.variant else 0,
+        )
+        table = pf.read_row_group(0).slice(0, 1)
+        assert table.num_rows == 1
+    else:
+        raise SystemExit(f"unknown task {args.task}")
+    wall = time.perf_counter() - t0
+    peak = sampler.done()
+    out = {
+        "idle_mb": idle / MB,
+        "above_idle_mb": (max(_maxrss(), base_max) - idle) / MB,
+        "sampled_mb": (peak - idle) / MB,
+        "after_mb": (_rss() - idle) / MB,
+        "wall_s": wall,
+        **extra,
+    }
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    if base_max > idle:  # the imports peaked above idle: ru_maxrss cannot see the task below that
+        out["above_idle_mb"] = out["sampled_mb"]
+    return out
+
+
+def run(task: str, repeats: int, env: dict | None = None, **opts) -> dict:
+    """Median of ``repeats`` fresh child processes."""
+    results = []
+    for _ in range(repeats):
+        cmd = [sys.executable, str(HERE / "memory.py"), "--child", task]
+        for k, v in opts.items():
+            cmd += [f"--{k.replace('_', '-')}", str(v)]
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
+        )
+        if proc.returncode:
+            raise SystemExit(proc.stderr)
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    keys = results[0].keys()
+    med = {k: statistics.median(r[k] for r in results) for k in keys}
+    med["all_above_idle_mb"] = [round(r["above_idle_mb"], 1) for r in results]
+    return med
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--child")
+    p.add_argument("--raw-xiao", default="")
+    p.add_argument("--raw-units", default="")
+    p.add_argument("--blocks", default="1")
+    p.add_argument("--variant", default="")
+    p.add_argument("--tmp", default=None)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--tasks", nargs="*", default=["dense", "units", "parquet-write", "parquet-read"])
+    p.add_argument("--variants", nargs="*", default=[""])
+    p.add_argument("--env", nargs="*", default=[], help="KEY=VALUE for the children")
+    args = p.parse_args()
+    sys.path.insert(0, str(HERE.parent))
+    if args.child:
+        args.task = args.child
+        print(json.dumps(child(args)))
+        return
+    env = dict(e.split("=", 1) for e in args.env)
+    for task in args.tasks:
+        for variant in args.variants:
+            res = run(
+                task, args.repeats, env, raw_xiao=args.raw_xiao, raw_units=args.raw_units,
+                blocks=args.blocks, variant=variant, tmp=args.tmp or tempfile.gettempdir(),
+            )  # fmt: skip
+            shown = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in res.items()}
+            print(json.dumps({"task": task, "variant": variant, "env": env, **shown}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
