@@ -5,7 +5,16 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset
 
-from neuralbench.merge import SplitBy, merge_components, split_rows
+from neuralbench.merge import (
+    MergePlan,
+    SplitBy,
+    discard_plan,
+    finalize_merge,
+    merge_components,
+    plan_merge,
+    split_rows,
+    write_shard,
+)
 from neuralbench.schema import segment_table
 from neuralbench.shards import ShardWriter
 
@@ -82,3 +91,45 @@ def test_row_split_merge_mixes_sessions(tmp_path):
     dirs = [_component(tmp_path / "m2", "m2", 60, rows_per_session=5)]
     m = merge_components(dirs, tmp_path / "c", seed=0, split_by=SplitBy.ROW)
     assert m["rows"] == {"train": 297, "test": 3}
+
+
+def test_shards_written_in_any_order_give_the_serial_bytes(tmp_path):
+    dirs = [_component(tmp_path / n, n, k) for n, k in [("xiao", 20), ("h2", 31)]]
+    serial = merge_components(
+        dirs, tmp_path / "serial", seed=4, split_by="row", test_size=0.2, max_shard_bytes=3_000
+    )
+    plan = plan_merge(
+        dirs, tmp_path / "parallel", seed=4, split_by="row", test_size=0.2, max_shard_bytes=3_000
+    )
+    assert isinstance(plan, MergePlan)
+    jobs = plan.n_shards()
+    assert len([j for j in jobs if j[0] == "test"]) > 1
+    rng = np.random.default_rng(0)
+    for split, k in (jobs[i] for i in rng.permutation(len(jobs))):
+        write_shard(plan, split, k)
+    write_shard(plan, *jobs[0])  # a retried task rewrites its shard whole
+    assert finalize_merge(plan) == serial
+    names = sorted(p.name for p in (tmp_path / "serial" / "data").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "parallel" / "data").iterdir())
+    for name in names:
+        assert (tmp_path / "serial" / "data" / name).read_bytes() == (
+            tmp_path / "parallel" / "data" / name
+        ).read_bytes()
+    assert not list(tmp_path.glob(".*.partial"))
+    # up to date: planning returns the manifest and writes nothing
+    assert plan_merge(dirs, tmp_path / "parallel", seed=4, split_by="row", test_size=0.2) == serial
+
+
+def test_planned_shards_are_bounded(tmp_path):
+    dirs = [_component(tmp_path / "m2", "m2", 60, rows_per_session=5)]
+    plan = plan_merge(dirs, tmp_path / "c", seed=0, max_shard_bytes=4_000)
+    for shard in plan.shards["train"]:  # only the last row may cross the bound
+        sizes = []
+        for f, rg, _ in shard:
+            md = pq.ParquetFile(plan.files[f]).metadata.row_group(rg)
+            sizes.append(sum(md.column(c).total_compressed_size for c in range(md.num_columns)))
+        assert sum(sizes[:-1]) < 4_000
+    assert sum(len(s) for s in plan.shards["train"] + plan.shards["test"]) == 300
+    assert len(plan.shards["train"]) > 2
+    discard_plan(plan)
+    assert not (tmp_path / ".c.partial").exists()
