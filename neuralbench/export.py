@@ -27,7 +27,6 @@ __all__ = [
     "MANIFEST",
     "STAGING_DIR",
     "component_dir",
-    "export_component",
     "export_session",
     "finalize_component",
     "open_partial",
@@ -59,29 +58,6 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
         return json.loads((Path(folder) / MANIFEST).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-
-
-def export_component(
-    out_dir: str | os.PathLike[str],
-    name: str,
-    sessions: Sequence[tuple[str, str]],
-    *,
-    card: Mapping[str, Any],
-    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
-) -> dict[str, Any]:
-    """Write ``OUT/components/<name>/`` from the stored sessions, in the given order.
-
-    The serial form of what the pipeline runs as tasks: :func:`export_session` per
-    session, then :func:`finalize_component`. Same bytes either way.
-
-    Returns
-    -------
-    dict
-        The manifest: rows, tokens and the fingerprint of each session.
-    """
-    for subject, session in sessions:
-        export_session(out_dir, name, subject, session, max_shard_bytes=max_shard_bytes)
-    return finalize_component(out_dir, name, sessions, card=card, max_shard_bytes=max_shard_bytes)
 
 
 def staging_dir(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> Path:
@@ -160,9 +136,9 @@ def finalize_component(
     Cheap: the parts are hard-linked (copied where links fail) as
     ``data/train-{i:05d}-of-{N:05d}.parquet``, then the card and manifest are
     written and the folder swapped in. A session not staged (or staged from other
-    zarr attrs) is exported here first. Staged folders of sessions no longer in
-    the component are removed. Nothing is rewritten when the manifest already
-    matches the stored sessions.
+    zarr attrs) is exported here first, so this alone is also the serial export.
+    Staged folders of sessions no longer in the component are removed. Nothing is
+    rewritten when the manifest already matches the stored sessions.
     """
     final = component_dir(out_dir, name)
     inputs = [_fingerprint(out_dir, name, s, p) for s, p in sessions]

@@ -260,27 +260,19 @@ def merge_components(
     component_dirs: Sequence[str | os.PathLike[str]],
     corpus_dir: str | os.PathLike[str],
     *,
-    seed: int = 0,
-    test_size: float = 0.01,
-    split_by: SplitBy | str = SplitBy.SESSION,
-    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
     card: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Write ``corpus_dir`` (train and test parquet shards + card) from the component folders.
 
     Components enter in the order given (the published order, see
-    :data:`neuralbench.catalog.MERGE_ORDER`). Same inputs and seed give the same
-    bytes. The serial form of :func:`plan_merge`, :func:`write_shard` per shard
-    and :func:`finalize_merge`, which the pipeline runs as parallel tasks.
+    :data:`neuralbench.catalog.MERGE_ORDER`); ``options`` are those of
+    :func:`plan_merge` (seed, test_size, split_by, max_shard_bytes). Same inputs
+    and seed give the same bytes. The serial form of :func:`plan_merge`,
+    :func:`write_shard` per shard and :func:`finalize_merge`, which the pipeline
+    runs as parallel tasks.
     """
-    plan = plan_merge(
-        component_dirs,
-        corpus_dir,
-        seed=seed,
-        test_size=test_size,
-        split_by=split_by,
-        max_shard_bytes=max_shard_bytes,
-    )
+    plan = plan_merge(component_dirs, corpus_dir, **options)
     if not isinstance(plan, MergePlan):
         return plan
     try:

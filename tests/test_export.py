@@ -60,7 +60,7 @@ def test_rows_in_session_order_parts_bounded_and_linked(stored):
 
 def test_serial_export_equals_staged_then_finalized(stored, tmp_path_factory):
     out, sessions = stored
-    export.export_component(out, "kim", sessions, card=CARD, max_shard_bytes=300)
+    export.finalize_component(out, "kim", sessions, card=CARD, max_shard_bytes=300)
     first = {p.name: p.read_bytes() for p in export.component_dir(out, "kim").rglob("*") if p.is_file()}
     # again from scratch, staging in reverse order (as tasks finishing in any order would)
     shutil.rmtree(out / "components")
@@ -73,12 +73,12 @@ def test_serial_export_equals_staged_then_finalized(stored, tmp_path_factory):
 
 def test_rerun_reuses_staged_sessions_and_restages_a_changed_one(stored):
     out, sessions = stored
-    export.export_component(out, "kim", sessions, card=CARD)
+    export.finalize_component(out, "kim", sessions, card=CARD)
     parts = {k: export.staging_dir(out, "kim", *k) / "part-00000-of-00001.parquet" for k in sessions}
     inodes = {k: p.stat().st_ino for k, p in parts.items()}
     counts = np.full((4, 100), 7, dtype=np.uint8)
     _store_session(out, "kim", "sub-1", "ses-a", counts, 50, sha="changed")
-    manifest = export.export_component(out, "kim", sessions, card=CARD)
+    manifest = export.finalize_component(out, "kim", sessions, card=CARD)
     assert parts[("sub-1", "ses-b")].stat().st_ino == inodes[("sub-1", "ses-b")]  # reused
     assert parts[("sub-1", "ses-a")].stat().st_ino != inodes[("sub-1", "ses-a")]  # rewritten
     assert manifest["rows"] == 5 + 2 + 3
@@ -88,8 +88,8 @@ def test_rerun_reuses_staged_sessions_and_restages_a_changed_one(stored):
 
 def test_dropped_session_leaves_the_staging_folder(stored):
     out, sessions = stored
-    export.export_component(out, "kim", sessions, card=CARD)
-    manifest = export.export_component(out, "kim", sessions[:2], card=CARD)
+    export.finalize_component(out, "kim", sessions, card=CARD)
+    manifest = export.finalize_component(out, "kim", sessions[:2], card=CARD)
     assert manifest["sessions"] == 2
     assert not export.staging_dir(out, "kim", "sub-0", "ses-c").parent.exists()
     assert export.staging_dir(out, "kim", "sub-1", "ses-a").is_dir()
