@@ -115,8 +115,8 @@ def _row_index(
 ) -> tuple[list[Path], list[tuple[int, int, int]], list, list[int]]:
     """Every row of every component: (file, row group, row in group), its session key and its bytes.
 
-    A row's bytes are its share of its row group's compressed size (the writers put
-    one row in each group), so shards can be planned without reading any counts.
+    A row's bytes are its share of its row group's :func:`_uncompressed_bytes` (the
+    writers put one row in each group), so shards are planned without reading any counts.
     """
     files: list[Path] = []
     where: list[tuple[int, int, int]] = []
@@ -131,13 +131,23 @@ def _row_index(
             row = 0
             for rg in range(pf.metadata.num_row_groups):
                 group = pf.metadata.row_group(rg)
-                nbytes = sum(group.column(c).total_compressed_size for c in range(group.num_columns))
+                nbytes = _uncompressed_bytes(group)
                 for r in range(group.num_rows):
                     where.append((f, rg, r))
                     keys.append((ids["source_dataset"][row], ids["subject_id"][row], ids["session_id"][row]))
                     sizes.append(nbytes // max(group.num_rows, 1))
                     row += 1
     return files, where, keys, sizes
+
+
+def _uncompressed_bytes(group: pq.RowGroupMetaData) -> int:
+    """A row group's size in memory, from metadata: one byte per uint8 count plus the ids.
+
+    The measure of :class:`neuralbench.shards.ShardWriter` and of the hub's
+    ``max_shard_size`` (uncompressed Arrow bytes), not the zstd file size.
+    """
+    counts = group.column(0).num_values  # spike_counts, the leaf uint8 values
+    return counts + sum(group.column(c).total_uncompressed_size for c in range(1, group.num_columns))
 
 
 def plan_merge(
@@ -153,7 +163,7 @@ def plan_merge(
 
     Reads the id columns and the row-group sizes of every component shard, draws
     the split (:func:`split_rows`) and cuts each split into shards of about
-    ``max_shard_bytes``. Creates a fresh ``.<corpus>.partial`` folder for the shards.
+    ``max_shard_bytes`` of uncompressed data. Creates a fresh ``.<corpus>.partial`` folder for the shards.
     """
     dirs = [Path(d) for d in component_dirs]
     final = Path(corpus_dir)
