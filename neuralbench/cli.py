@@ -85,10 +85,11 @@ def _run_build(
     cluster=("local", None, None),
     **options: Any,
 ) -> int:
+    from neuralbench.catalog import MERGE_ORDER
     from neuralbench.pipeline import build_all, resolve_components
 
     try:
-        resolve_components(raw, only)
+        resolve_components(raw, list(only or MERGE_ORDER) if options.get("download") else only)
     except NeuralbenchError as exc:
         raise _Usage(str(exc)) from exc
     client = _client(workers, scheduler, *cluster)
@@ -155,6 +156,7 @@ _build_options = [
         help="A cluster profile YAML (see cluster/slurm.yaml, cluster/pbs.yaml).",
     ),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed of the merge shuffle."),
+    click.option("--download", is_flag=True, help="Fetch the raw files first (see `neuralbench download`)."),
     click.option(
         "--split-by",
         type=click.Choice(["session", "row"]),
@@ -176,7 +178,7 @@ def _with_build_options(func):
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @_with_build_options
 def build(
-    raw: Path, out: Path, only, workers, scheduler, cluster_kind, jobs, profile, seed, split_by
+    raw: Path, out: Path, only, workers, scheduler, cluster_kind, jobs, profile, seed, download, split_by
 ) -> None:
     """Build RAW/<component>/... into OUT: zarr, parquet components, merged corpus.
 
@@ -187,7 +189,8 @@ def build(
       neuralbench build raw out --scheduler tcp://10.0.0.5:8786
     """
     cluster = (cluster_kind, jobs, profile)
-    sys.exit(_run_build(raw, out, _names(only), workers, scheduler, cluster, seed=seed, split_by=split_by))
+    options = {"seed": seed, "split_by": split_by, "download": download}
+    sys.exit(_run_build(raw, out, _names(only), workers, scheduler, cluster, **options))
 
 
 @cli.command()

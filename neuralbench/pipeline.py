@@ -60,6 +60,7 @@ def build_all(
     split_by: merge.SplitBy | str = merge.SplitBy.SESSION,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
     progress: Progress | None = None,
+    download: bool = False,
 ) -> dict[str, Any]:
     """Build components from ``raw_root`` into ``out_dir``: zarr, parquet, merged corpus.
 
@@ -78,6 +79,10 @@ def build_all(
         The merge's shuffle and test split (see :func:`neuralbench.merge.split_rows`).
     progress
         Called as ``progress(done, total, entry)`` when a session finishes.
+    download
+        Fetch the components' raw files first (:func:`neuralbench.sources.download_recipes`,
+        on the same client; files already in place and complete are not fetched again).
+        With ``only=None`` that means all 23 components.
 
     Returns
     -------
@@ -86,15 +91,18 @@ def build_all(
         session (``sessions``), the components and the corpus.
     """
     raw_root, out_dir = Path(raw_root), Path(out_dir)
-    names = resolve_components(raw_root, only)
+    names = resolve_components(raw_root, list(only or MERGE_ORDER) if download else only)
     _prepare_output(out_dir)
     own = client is None
     if own:
         client = make_client("local")
     logger.info("dask dashboard: %s", client.dashboard_link)
     try:
+        fetch_errors = _download(client, raw_root, names) if download else {}
         build = _Build(client, raw_root, out_dir, progress)
         report = build.run([get_recipe(n) for n in names])
+        for name, text in fetch_errors.items():
+            report["components"][name]["error"] = text
         corpus = _merge(client, out_dir, seed, test_size, split_by, max_shard_bytes)
         report["corpus"] = corpus
         store.remove_partials(out_dir)  # whatever a cancelled or repeated task wrote late
@@ -112,6 +120,14 @@ def build_all(
     except OSError as exc:
         raise SourceError(out_dir / REPORT, f"cannot write the report ({_os_reason(exc)})") from exc
     return report
+
+
+def _download(client: Client, raw_root: Path, names: list[str]) -> dict[str, str]:
+    """The download stage on the build's client; the error text of each component that failed."""
+    from neuralbench.sources import download_recipes
+
+    fetched = download_recipes(raw_root, names, client=client)
+    return {name: f"download failed: {exc}" for name, exc in fetched.errors.items()}
 
 
 def _carry_forward(report: dict[str, Any], out_dir: Path, names: list[str]) -> None:

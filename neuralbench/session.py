@@ -11,7 +11,7 @@ import xarray as xr
 from neuralbench import __version__
 from neuralbench.catalog import Recipe
 from neuralbench.readers import get_reader
-from neuralbench.sources.local import sha256_file
+from neuralbench.sources.local import source_sha256
 
 __all__ = ["SessionRef", "find_sessions", "open_session"]
 
@@ -38,8 +38,9 @@ def find_sessions(recipe: Recipe, files: list[str]) -> list[SessionRef]:
 def open_session(recipe: Recipe, raw_root: str | os.PathLike[str], ref: SessionRef) -> xr.DataArray:
     """Open ``ref`` with the recipe's reader: lazy uint16 counts plus provenance attrs.
 
-    Hashes the source file (the digest goes into the zarr attrs and lets a
-    rerun tell a changed file from a finished one).
+    The source file's sha256 goes into the zarr attrs; it is the digest the
+    download stage verified and recorded when the file is unchanged since, else
+    the file is hashed here.
     """
     path = Path(raw_root) / recipe.name / ref.source_file
     counts = get_reader(recipe.reader).open_session(
@@ -50,7 +51,7 @@ def open_session(recipe: Recipe, raw_root: str | os.PathLike[str], ref: SessionR
         subject_id=ref.subject_id,
         session_id=ref.session_id,
         source_file=ref.source_file,
-        source_sha256=sha256_file(path),
+        source_sha256=source_sha256(path),
         source_size_bytes=path.stat().st_size,
         recipe=recipe.name,
         recipe_token=recipe.token(),

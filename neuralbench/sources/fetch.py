@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from neuralbench.errors import ChecksumError, NeuralbenchError, SourceError
-from neuralbench.sources.local import sha256_file
+from neuralbench.sources.local import record_sha256, sha256_file
 
 __all__ = [
     "DEFAULT_URLS",
@@ -179,6 +179,8 @@ def fetch_file(
         _verify(partial, dest, url, sha256, md5, size)
         partial.replace(dest)
         sidecar.unlink(missing_ok=True)
+        if sha256:
+            record_sha256(dest, sha256)
     except NeuralbenchError:
         raise
     except OSError as exc:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
 from neuralbench.errors import SourceError
 
-__all__ = ["list_files", "sha256_file"]
+__all__ = ["list_files", "record_sha256", "sha256_file", "source_sha256"]
 
 _PARTIAL_SUFFIXES = (".partial", ".dandidownload", ".part")
 
@@ -45,3 +46,38 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 8 << 20) -> str:
     except OSError as exc:
         raise SourceError(path, f"cannot read file ({exc.strerror or exc})") from exc
     return h.hexdigest()
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.sha256")
+
+
+def record_sha256(path: str | os.PathLike[str], sha256: str) -> None:
+    """Remember a file's verified digest beside it (``.<name>.sha256``), with its size and mtime.
+
+    The download stage calls this once it has checked the archive's digest, so the
+    build need not read the file a second time only to hash it. Best effort: a
+    read-only folder just means the build hashes the file itself.
+    """
+    path = Path(path)
+    stat = path.stat()
+    record = {"sha256": sha256.lower(), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    tmp = path.with_name(f".{path.name}.sha256.partial")
+    try:
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, _digest_path(path))
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def source_sha256(path: str | os.PathLike[str]) -> str:
+    """The file's sha256: the recorded one while size and mtime are unchanged, else computed."""
+    path = Path(path)
+    try:
+        record = json.loads(_digest_path(path).read_text())
+        stat = path.stat()
+        if record["size"] == stat.st_size and record["mtime_ns"] == stat.st_mtime_ns:
+            return str(record["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return sha256_file(path)

@@ -39,3 +39,16 @@ def test_download_404_exits_1(archive, tmp_path):
     proc = run("download", str(tmp_path / "raw"), "--only", "h2")
     assert proc.returncode == 1
     assert "h2: ERROR" in proc.stderr
+
+
+def test_build_with_download_stage(archive, real_data, tmp_path):
+    """`build --download` fetches on the build's own cluster, then builds what it fetched."""
+    _serve(archive, real_data, tmp_path, "moore", n=1)
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    proc = run("build", str(raw), str(out), "--only", "moore", "--download", "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert len(load_dataset(str(out / "components" / "moore"), split="train")) >= 1
+    # a component whose download fails is named in the report, and the exit status is 1
+    proc = run("build", str(raw), str(out), "--only", "moore,h2", "--download", "--workers", "1")
+    assert proc.returncode == 1
+    assert "download failed" in proc.stdout
