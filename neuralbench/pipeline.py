@@ -437,12 +437,12 @@ def _merge(client: Client, out_dir: Path, seed, test_size, split_by, max_shard_b
         return plan  # the corpus is up to date
     shards: list[Future] = []
     try:
-        plan_fut = client.scatter(plan, broadcast=True)
+        # the plan goes by value (it is small): scattered data dies with its worker
         shards = [
-            client.submit(merge.write_shard, plan_fut, split, k, pure=False) for split, k in plan.n_shards()
+            client.submit(merge.write_shard, plan, split, k, pure=False) for split, k in plan.n_shards()
         ]
         client.gather(shards)
-        return client.submit(merge.finalize_merge, plan_fut, card, pure=False).result()
+        return client.submit(merge.finalize_merge, plan, card, pure=False).result()
     except Exception as exc:
         logger.error("merge failed: %s", exc)
         client.cancel(shards)  # no shard may go on writing into the partial folder
