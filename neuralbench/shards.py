@@ -88,19 +88,20 @@ def open_parquet(path: str | os.PathLike[str]) -> pq.ParquetWriter:
 
 
 def plan_shards(sizes: Sequence[int], max_shard_bytes: int) -> list[list[int]]:
-    """Split rows of the given sizes, in order, into shards of about ``max_shard_bytes``.
+    """Split rows of the given sizes, in order, into the fewest balanced shards of <= ``max_shard_bytes``.
 
-    The rule of :class:`ShardWriter`: a shard takes rows until it holds at least
-    ``max_shard_bytes``, so a shard only exceeds it by its last row. Always at
-    least one (maybe empty) shard, as an empty split still gets one file.
+    ``n = ceil(total / max_shard_bytes)`` shards; a row goes to the shard where its
+    first byte falls when the total is cut into ``n`` equal ranges, so each shard
+    holds about ``total / n`` and exceeds ``max_shard_bytes`` by at most its last
+    row. Balanced shards let parallel writers finish together. Always at least
+    one (maybe empty) shard, as an empty split still gets one file.
     Returns the row positions of each shard.
     """
-    shards: list[list[int]] = [[]]
-    held = 0
+    total = int(sum(sizes))
+    n = max(1, -(-total // max(max_shard_bytes, 1)))
+    shards: list[list[int]] = [[] for _ in range(n)]
+    start = 0
     for i, size in enumerate(sizes):
-        if shards[-1] and held >= max_shard_bytes:
-            shards.append([])
-            held = 0
-        shards[-1].append(i)
-        held += size
-    return shards
+        shards[min(start * n // max(total, 1), n - 1)].append(i)
+        start += size
+    return [s for s in shards if s] or [[]]
