@@ -1,4 +1,10 @@
-"""zarr -> a Hugging Face parquet dataset folder per component, streamed segment by segment."""
+"""zarr -> a Hugging Face parquet dataset folder per component, streamed segment by segment.
+
+Two steps, so that no task holds a whole component: :func:`export_session` writes
+one session's rows as parquet parts into a staging folder as soon as the session
+is stored; :func:`finalize_component` links the parts of every session, in build
+order, into the component folder with its card and manifest.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +13,38 @@ import json
 import logging
 import os
 import shutil
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from neuralbench.card import write_card
 from neuralbench.schema import segment_table
-from neuralbench.shards import DEFAULT_SHARD_BYTES, ShardWriter
+from neuralbench.shards import DEFAULT_SHARD_BYTES, ShardWriter, shard_name
 from neuralbench.store import iter_segments, session_attrs
 
-__all__ = ["MANIFEST", "component_dir", "export_component", "partial_dir", "read_manifest"]
+__all__ = [
+    "MANIFEST",
+    "STAGING_DIR",
+    "component_dir",
+    "export_session",
+    "finalize_component",
+    "open_partial",
+    "partial_dir",
+    "read_manifest",
+    "read_staged",
+    "staging_dir",
+    "swap_in",
+]
 
 logger = logging.getLogger(__name__)
 
 COMPONENTS_DIR = "components"
 MANIFEST = ".neuralbench.json"
 """Hidden file beside the data: what the folder was built from (a rerun compares it)."""
+STAGING_DIR = ".staging"
+"""``OUT/components/.staging``: each session's parquet parts, assembled into its component."""
+STAGED = "staged.json"
 
 
 def component_dir(out_dir: str | os.PathLike[str], name: str) -> Path:
@@ -38,7 +60,70 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
         return None
 
 
-def export_component(
+def staging_dir(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> Path:
+    """``OUT/components/.staging/<name>/<subject>/<session>``: a session's parquet parts."""
+    return Path(out_dir) / COMPONENTS_DIR / STAGING_DIR / name / subject / session
+
+
+def export_session(
+    out_dir: str | os.PathLike[str],
+    name: str,
+    subject: str,
+    session: str,
+    *,
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+) -> dict[str, Any]:
+    """Write one stored session's rows (segments in order) as bounded parquet parts.
+
+    Runs as soon as the session is committed, so exporting overlaps the other
+    sessions' writes. The parts go to :func:`staging_dir` with a sidecar
+    (``staged.json``: the session's fingerprint, its rows, tokens and part names);
+    the folder is written under a ``.partial`` name beside ``components/`` and
+    renamed into place when whole. A staged folder whose sidecar matches the
+    zarr attrs is reused as is.
+
+    Returns
+    -------
+    dict
+        The sidecar.
+    """
+    final = staging_dir(out_dir, name, subject, session)
+    params = {"input": _fingerprint(out_dir, name, subject, session), "max_shard_bytes": max_shard_bytes}
+    done = read_staged(final)
+    if done is not None and {k: done.get(k) for k in params} == params:
+        return done
+    tmp = Path(out_dir) / COMPONENTS_DIR / f".staged-{uuid.uuid4().hex}.partial"
+    try:
+        tokens = 0
+        with ShardWriter(tmp, "part", max_shard_bytes) as writer:
+            for seg_id, counts in iter_segments(out_dir, name, subject, session):
+                writer.write(segment_table(counts, subject, session, seg_id, name))
+                tokens += counts.size
+        parts = sorted(p.name for p in tmp.glob("part-*.parquet"))
+        staged = dict(params, rows=writer.rows, tokens=int(tokens), parts=parts)
+        (tmp / STAGED).write_text(json.dumps(staged, indent=1, sort_keys=True))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return staged
+
+
+def read_staged(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The sidecar of a staged session whose parts are all there, or None."""
+    try:
+        staged = json.loads((Path(folder) / STAGED).read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return None
+    if not all((Path(folder) / p).is_file() for p in staged.get("parts", [None])):
+        return None
+    return staged
+
+
+def finalize_component(
     out_dir: str | os.PathLike[str],
     name: str,
     sessions: Sequence[tuple[str, str]],
@@ -46,60 +131,44 @@ def export_component(
     card: Mapping[str, Any],
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> dict[str, Any]:
-    """Write ``OUT/components/<name>/`` from the stored sessions, in the given order.
+    """Assemble ``OUT/components/<name>/`` from the staged parts of ``sessions``, in order.
 
-    Only one segment is in memory at a time. The folder is built under a
-    temporary name and swapped in when complete; when its manifest already
-    matches the stored sessions, nothing is rewritten.
-
-    Returns
-    -------
-    dict
-        The manifest: rows, tokens and the fingerprint of each session.
+    Cheap: the parts are hard-linked (copied where links fail) as
+    ``data/train-{i:05d}-of-{N:05d}.parquet``, then the card and manifest are
+    written and the folder swapped in. A session not staged (or staged from other
+    zarr attrs) is exported here first, so this alone is also the serial export.
+    Staged folders of sessions no longer in the component are removed. Nothing is
+    rewritten when the manifest already matches the stored sessions.
     """
     final = component_dir(out_dir, name)
     inputs = [_fingerprint(out_dir, name, s, p) for s, p in sessions]
     done = read_manifest(final)
-    if done is not None and done.get("inputs") == inputs:
+    if done is None or done.get("inputs") != inputs:
+        staged = [
+            (
+                staging_dir(out_dir, name, s, p),
+                export_session(out_dir, name, s, p, max_shard_bytes=max_shard_bytes),
+            )
+            for s, p in sessions
+        ]
+        with partial_dir(final) as tmp:
+            done = _assemble(tmp, name, staged, inputs, card)
+    else:
         logger.info("%s: parquet is up to date", name)
-        return done
-    with partial_dir(final) as tmp:
-        manifest = _write_component(tmp, out_dir, name, sessions, inputs, card, max_shard_bytes)
-    return manifest
+    _prune_staging(out_dir, name, sessions)
+    return done
 
 
-@contextlib.contextmanager
-def partial_dir(final: Path) -> Iterator[Path]:
-    """A fresh ``.<name>.partial`` folder beside ``final``, swapped in when the block ends.
-
-    When the block raises (a full disk, a bad row), the partial folder is removed:
-    a failed stage leaves nothing half-written, and ``final`` keeps what it held.
-    """
-    tmp = final.with_name(f".{final.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-
-
-def _write_component(tmp, out_dir, name, sessions, inputs, card, max_shard_bytes) -> dict[str, Any]:
-    """Shards, card and manifest of a component, written into ``tmp``."""
-    rows = tokens = 0
-    with ShardWriter(tmp / "data", "train", max_shard_bytes) as writer:
-        for subject, session in sessions:
-            for seg_id, counts in iter_segments(out_dir, name, subject, session):
-                writer.write(segment_table(counts, subject, session, seg_id, name))
-                tokens += counts.size
-        rows = writer.rows
-    nbytes = sum(p.stat().st_size for p in (tmp / "data").glob("*.parquet"))
-    summary = dict(card, sessions=len(sessions), tokens=tokens)
+def _assemble(tmp: Path, name: str, staged: list[tuple[Path, dict]], inputs: list, card) -> dict[str, Any]:
+    """Linked shards, card and manifest of a component, written into ``tmp``."""
+    parts = [folder / p for folder, s in staged for p in s["parts"]]
+    (tmp / "data").mkdir()
+    for i, part in enumerate(parts):
+        _link_or_copy(part, tmp / "data" / shard_name("train", i, len(parts)))
+    rows = sum(s["rows"] for _, s in staged)
+    tokens = sum(s["tokens"] for _, s in staged)
+    nbytes = sum(p.stat().st_size for p in parts)
+    summary = dict(card, sessions=len(staged), tokens=tokens)
     write_card(
         tmp,
         title=f"neuralbench component: {name}",
@@ -112,11 +181,64 @@ def _write_component(tmp, out_dir, name, sessions, inputs, card, max_shard_bytes
         "name": name,
         "rows": rows,
         "tokens": tokens,
-        "sessions": len(sessions),
+        "sessions": len(staged),
         "inputs": inputs,
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link (no bytes written: parts are never rewritten in place), a copy where not allowed."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _prune_staging(out_dir, name: str, sessions: Sequence[tuple[str, str]]) -> None:
+    """Remove staged folders of sessions the component no longer holds (failed, renamed, gone)."""
+    root = Path(out_dir) / COMPONENTS_DIR / STAGING_DIR / name
+    keep = {root / s / p for s, p in sessions}
+    for folder in root.glob("*/*"):
+        if folder not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    for subject in root.glob("*"):
+        with contextlib.suppress(OSError):
+            subject.rmdir()  # only when empty
+
+
+@contextlib.contextmanager
+def partial_dir(final: Path) -> Iterator[Path]:
+    """A fresh ``.<name>.partial`` folder beside ``final``, swapped in when the block ends.
+
+    When the block raises (a full disk, a bad row), the partial folder is removed:
+    a failed stage leaves nothing half-written, and ``final`` keeps what it held.
+    """
+    tmp = open_partial(final)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    swap_in(tmp, final)
+
+
+def open_partial(final: str | os.PathLike[str]) -> Path:
+    """A fresh, empty ``.<name>.partial`` folder beside ``final`` (a leftover is removed)."""
+    final = Path(final)
+    tmp = final.with_name(f".{final.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def swap_in(tmp: str | os.PathLike[str], final: str | os.PathLike[str]) -> None:
+    """Replace ``final`` by the finished folder ``tmp``."""
+    if Path(final).exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
 
 
 def _fingerprint(out_dir, name: str, subject: str, session: str) -> list[Any]:

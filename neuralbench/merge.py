@@ -2,7 +2,8 @@
 
 Row order is shuffled, bytes are not held in memory: the merge reads the id
 columns of every component, decides a permutation with ``default_rng(seed)``,
-then copies one row group (one segment) at a time into the output shards.
+plans the output shards from the row groups' sizes, then copies one row group
+(one segment) at a time into each shard; the shards can be written in parallel.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import json
 import logging
 import math
 import os
+import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +23,19 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from neuralbench.card import write_card
-from neuralbench.export import MANIFEST, partial_dir, read_manifest
-from neuralbench.shards import DEFAULT_SHARD_BYTES, ShardWriter
+from neuralbench.export import MANIFEST, open_partial, read_manifest, swap_in
+from neuralbench.shards import DEFAULT_SHARD_BYTES, open_parquet, plan_shards, shard_name
 
-__all__ = ["SplitBy", "merge_components", "split_rows"]
+__all__ = [
+    "MergePlan",
+    "SplitBy",
+    "discard_plan",
+    "finalize_merge",
+    "merge_components",
+    "plan_merge",
+    "split_rows",
+    "write_shard",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +84,44 @@ def split_rows(
     return rng.permutation(train), rng.permutation(test_arr)
 
 
+@dataclass
+class MergePlan:
+    """Which rows go to which output shard, decided from parquet metadata alone.
+
+    ``shards[split][k]`` lists the rows of shard ``k`` as ``(file, row group, row)``
+    into ``files``; each shard can then be written by its own task
+    (:func:`write_shard`) and :func:`finalize_merge` names them and swaps the folder in.
+    """
+
+    final: str
+    tmp: str
+    files: list[str]
+    shards: dict[str, list[list[tuple[int, int, int]]]]
+    params: dict[str, Any]
+    inputs: list[Any]
+    component_dirs: list[str]
+    test_sessions: list[str] = field(default_factory=list)
+
+    def n_shards(self) -> list[tuple[str, int]]:
+        """``(split, k)`` of every shard, train first."""
+        return [(split, k) for split in SPLITS for k in range(len(self.shards[split]))]
+
+
+SPLITS = ("train", "test")
+
+
 def _row_index(
     component_dirs: Sequence[Path],
-) -> tuple[list[Path], list[tuple[int, int, int]], list]:
-    """Every row of every component: (file, row group, row in group) and its session key."""
+) -> tuple[list[Path], list[tuple[int, int, int]], list, list[int]]:
+    """Every row of every component: (file, row group, row in group), its session key and its bytes.
+
+    A row's bytes are its share of its row group's :func:`_uncompressed_bytes` (the
+    writers put one row in each group), so shards are planned without reading any counts.
+    """
     files: list[Path] = []
     where: list[tuple[int, int, int]] = []
     keys: list[tuple[str, str, str]] = []
+    sizes: list[int] = []
     for folder in component_dirs:
         for path in sorted((folder / "data").glob("train-*.parquet")):
             pf = pq.ParquetFile(path)
@@ -87,14 +130,27 @@ def _row_index(
             files.append(path)
             row = 0
             for rg in range(pf.metadata.num_row_groups):
-                for r in range(pf.metadata.row_group(rg).num_rows):
+                group = pf.metadata.row_group(rg)
+                nbytes = _uncompressed_bytes(group)
+                for r in range(group.num_rows):
                     where.append((f, rg, r))
                     keys.append((ids["source_dataset"][row], ids["subject_id"][row], ids["session_id"][row]))
+                    sizes.append(nbytes // max(group.num_rows, 1))
                     row += 1
-    return files, where, keys
+    return files, where, keys, sizes
 
 
-def merge_components(
+def _uncompressed_bytes(group: pq.RowGroupMetaData) -> int:
+    """A row group's size in memory, from metadata: one byte per uint8 count plus the ids.
+
+    The measure of :class:`neuralbench.shards.ShardWriter` and of the hub's
+    ``max_shard_size`` (uncompressed Arrow bytes), not the zstd file size.
+    """
+    counts = group.column(0).num_values  # spike_counts, the leaf uint8 values
+    return counts + sum(group.column(c).total_uncompressed_size for c in range(1, group.num_columns))
+
+
+def plan_merge(
     component_dirs: Sequence[str | os.PathLike[str]],
     corpus_dir: str | os.PathLike[str],
     *,
@@ -102,12 +158,12 @@ def merge_components(
     test_size: float = 0.01,
     split_by: SplitBy | str = SplitBy.SESSION,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
-    card: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Write ``corpus_dir`` (train and test parquet shards + card) from the component folders.
+) -> MergePlan | dict[str, Any]:
+    """The plan of the merge, or the corpus manifest when the corpus is already up to date.
 
-    Components enter in the order given (the published order, see
-    :data:`neuralbench.catalog.MERGE_ORDER`). Same inputs and seed give the same bytes.
+    Reads the id columns and the row-group sizes of every component shard, draws
+    the split (:func:`split_rows`) and cuts each split into shards of about
+    ``max_shard_bytes`` of uncompressed data. Creates a fresh ``.<corpus>.partial`` folder for the shards.
     """
     dirs = [Path(d) for d in component_dirs]
     final = Path(corpus_dir)
@@ -117,45 +173,122 @@ def merge_components(
     if done is not None and done.get("inputs") == inputs and done.get("params") == params:
         logger.info("corpus is up to date")
         return done
-    files, where, keys = _row_index(dirs)
+    files, where, keys, sizes = _row_index(dirs)
     train, test = split_rows(keys, seed=seed, test_size=test_size, split_by=split_by)
-    with partial_dir(final) as tmp:
-        readers: dict[int, pq.ParquetFile] = {}
-        counts: dict[str, tuple[int, int]] = {}
-        for split, order in (("train", train), ("test", test)):
-            with ShardWriter(tmp / "data", split, max_shard_bytes) as writer:
-                for i in order:
-                    f, rg, r = where[i]
-                    pf = readers.get(f) or readers.setdefault(f, pq.ParquetFile(files[f]))
-                    writer.write(pf.read_row_group(rg).slice(r, 1))
-            nbytes = sum(p.stat().st_size for p in (tmp / "data").glob(f"{split}-*.parquet"))
-            counts[split] = (writer.rows, nbytes)
-        components = []
-        for d in dirs:
-            m = read_manifest(d) or {}
-            components.append(
-                dict(
-                    (card or {}).get("components", {}).get(d.name, {}),
-                    name=d.name,
-                    sessions=m.get("sessions", 0),
-                    tokens=m.get("tokens", 0),
-                )
+    shards = {
+        split: [
+            [where[order[i]] for i in shard]
+            for shard in plan_shards([sizes[i] for i in order], max_shard_bytes)
+        ]
+        for split, order in (("train", train), ("test", test))
+    }
+    tmp = open_partial(final)
+    (tmp / "data").mkdir()
+    return MergePlan(
+        final=str(final),
+        tmp=str(tmp),
+        files=[str(f) for f in files],
+        shards=shards,
+        params=params,
+        inputs=inputs,
+        component_dirs=[str(d) for d in dirs],
+        test_sessions=sorted({"/".join(keys[i]) for i in test}),
+    )
+
+
+def _shard_partial(plan: MergePlan, split: str, k: int) -> Path:
+    return Path(plan.tmp) / "data" / f".{split}-{k:05d}.parquet.partial"
+
+
+def write_shard(plan: MergePlan, split: str, k: int) -> int:
+    """Write shard ``k`` of ``split`` under a temporary name, one row group in memory at a time.
+
+    Rewrites the file from the start when run again (a retried task). Returns its rows.
+    """
+    rows = plan.shards[split][k]
+    readers: dict[int, pq.ParquetFile] = {}
+    with open_parquet(_shard_partial(plan, split, k)) as writer:
+        for f, rg, r in rows:
+            pf = readers.get(f) or readers.setdefault(f, pq.ParquetFile(plan.files[f]))
+            writer.write_table(pf.read_row_group(rg).slice(r, 1), row_group_size=1)
+    return len(rows)
+
+
+def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Name the written shards ``<split>-{i:05d}-of-{N:05d}.parquet``, write card and manifest, swap in.
+
+    Run once every :func:`write_shard` of the plan has returned.
+    """
+    tmp, data = Path(plan.tmp), Path(plan.tmp) / "data"
+    counts: dict[str, tuple[int, int]] = {}
+    for split in SPLITS:
+        n = len(plan.shards[split])
+        nbytes = 0
+        for k in range(n):
+            path = data / shard_name(split, k, n)
+            os.replace(_shard_partial(plan, split, k), path)
+            nbytes += path.stat().st_size
+        counts[split] = (sum(len(s) for s in plan.shards[split]), nbytes)
+    components = []
+    for d in map(Path, plan.component_dirs):
+        m = read_manifest(d) or {}
+        components.append(
+            dict(
+                (card or {}).get("components", {}).get(d.name, {}),
+                name=d.name,
+                sessions=m.get("sessions", 0),
+                tokens=m.get("tokens", 0),
             )
-        write_card(
-            tmp,
-            title="neuralbench primate corpus",
-            summary=(card or {}).get("summary", ""),
-            splits=counts,
-            components=components,
-            built_with=(card or {}).get("built_with", "neuralbench"),
-            params=params,
         )
-        manifest = {
-            "rows": {s: c[0] for s, c in counts.items()},
-            "tokens": sum(c["tokens"] for c in components),
-            "params": params,
-            "inputs": inputs,
-            "test_sessions": sorted({"/".join(keys[i]) for i in test}),
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    write_card(
+        tmp,
+        title="neuralbench primate corpus",
+        summary=(card or {}).get("summary", ""),
+        splits=counts,
+        components=components,
+        built_with=(card or {}).get("built_with", "neuralbench"),
+        params=plan.params,
+    )
+    manifest = {
+        "rows": {s: c[0] for s, c in counts.items()},
+        "tokens": sum(c["tokens"] for c in components),
+        "params": plan.params,
+        "inputs": plan.inputs,
+        "test_sessions": plan.test_sessions,
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    swap_in(tmp, plan.final)
     return manifest
+
+
+def discard_plan(plan: MergePlan) -> None:
+    """Remove the partial folder of a merge that failed."""
+    shutil.rmtree(plan.tmp, ignore_errors=True)
+
+
+def merge_components(
+    component_dirs: Sequence[str | os.PathLike[str]],
+    corpus_dir: str | os.PathLike[str],
+    *,
+    card: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Write ``corpus_dir`` (train and test parquet shards + card) from the component folders.
+
+    Components enter in the order given (the published order, see
+    :data:`neuralbench.catalog.MERGE_ORDER`); ``options`` are those of
+    :func:`plan_merge` (seed, test_size, split_by, max_shard_bytes). Same inputs
+    and seed give the same bytes. The serial form of :func:`plan_merge`,
+    :func:`write_shard` per shard and :func:`finalize_merge`, which the pipeline
+    runs as parallel tasks.
+    """
+    plan = plan_merge(component_dirs, corpus_dir, **options)
+    if not isinstance(plan, MergePlan):
+        return plan
+    try:
+        for split, k in plan.n_shards():
+            write_shard(plan, split, k)
+        return finalize_merge(plan, card)
+    except BaseException:
+        discard_plan(plan)
+        raise

@@ -7,12 +7,15 @@ functions into tasks and adds no logic of its own to the data:
    its metadata; returns lazy counts);
 2. ``store.write_blocks`` (one task per time block: bin, saturate, write),
    then ``store.commit_session`` (attrs + rename into place);
-3. ``export.export_component`` per component, once its sessions are done;
-4. ``merge.merge_components`` over every component folder, in the published order.
+3. ``export.export_session`` per stored session (its parquet parts), then
+   ``export.finalize_component`` once every session of the component is done;
+4. ``merge.plan_merge``, ``merge.write_shard`` per output shard (in parallel), then
+   ``merge.finalize_merge``, over every component folder, in the published order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -236,7 +239,11 @@ class _Build:
                 seq.add(fut)
         for fut in seq:
             kind, key, ref = self.stage.pop(fut)
-            if fut.status == "error" and kind == "export":
+            if kind == "stage":  # a session's parquet parts; a failure fails its component
+                if fut.status == "error":
+                    self.components[key[0]]["error"] = _error_text(fut.exception(), self.out)
+                self._count_down(key[0], seq)
+            elif fut.status == "error" and kind == "export":
                 self.components[key[0]]["error"] = _error_text(fut.exception(), self.out)
             elif fut.status == "error":
                 self._fail(key, _error_text(fut.exception(), self.raw / key[0] / ref.source_file), seq)
@@ -315,9 +322,18 @@ class _Build:
         self.done += 1
         if self.progress is not None:
             self.progress(self.done, len(self.entries), entry)
-        name = key[0]
+        if status == "failed":
+            self._count_down(key[0], seq)
+            return
+        # the session's parquet parts, written while the other sessions are still building
+        fut = self.client.submit(export.export_session, self.out, *key, pure=False)
+        self.stage[fut] = ("stage", key, None)
+        seq.add(fut)
+
+    def _count_down(self, name: str, seq: as_completed) -> None:
+        """One session of ``name`` is done (failed, or stored and staged); the last one finalizes."""
         self.pending[name] -= 1
-        if self.pending[name] == 0:
+        if self.pending[name] == 0 and self.components[name]["error"] is None:
             self._export(name, seq)
 
     def _export(self, name: str, seq: as_completed) -> None:
@@ -332,7 +348,7 @@ class _Build:
             return
         recipe = self.recipes[name]
         fut = self.client.submit(
-            export.export_component, self.out, name, ok, card=_card_info(recipe), pure=False
+            export.finalize_component, self.out, name, ok, card=_card_info(recipe), pure=False
         )
         self.stage[fut] = ("export", (name, "", ""), None)
         seq.add(fut)
@@ -404,19 +420,34 @@ def _merge(client: Client, out_dir: Path, seed, test_size, split_by, max_shard_b
         "segment of at most 10M tokens, shuffled with a fixed seed; the test split holds whole sessions.",
     }
     try:
-        return client.submit(
-            merge.merge_components,
+        plan = client.submit(
+            merge.plan_merge,
             dirs,
             out_dir / CORPUS_DIR,
             seed=seed,
             test_size=test_size,
             split_by=split_by,
             max_shard_bytes=max_shard_bytes,
-            card=card,
             pure=False,
         ).result()
     except Exception as exc:  # the sessions stay built; the report says why the merge failed
         logger.error("merge failed: %s", exc)
+        return {"error": _error_text(exc, out_dir / CORPUS_DIR)}
+    if not isinstance(plan, merge.MergePlan):
+        return plan  # the corpus is up to date
+    shards: list[Future] = []
+    try:
+        # the plan goes by value (it is small): scattered data dies with its worker
+        shards = [
+            client.submit(merge.write_shard, plan, split, k, pure=False) for split, k in plan.n_shards()
+        ]
+        client.gather(shards)
+        return client.submit(merge.finalize_merge, plan, card, pure=False).result()
+    except Exception as exc:
+        logger.error("merge failed: %s", exc)
+        client.cancel(shards)  # no shard may go on writing into the partial folder
+        with contextlib.suppress(Exception):
+            client.submit(merge.discard_plan, plan, pure=False).result()
         return {"error": _error_text(exc, out_dir / CORPUS_DIR)}
 
 

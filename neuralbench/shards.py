@@ -9,6 +9,7 @@ the end, when N is known.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 
 from neuralbench.schema import ID_COLUMNS, SCHEMA
 
-__all__ = ["DEFAULT_SHARD_BYTES", "ShardWriter"]
+__all__ = ["DEFAULT_SHARD_BYTES", "ShardWriter", "open_parquet", "plan_shards", "shard_name"]
 
 DEFAULT_SHARD_BYTES = 500 << 20
 
@@ -57,9 +58,7 @@ class ShardWriter:
         path = self.folder / f".{self.split}-{len(self._tmp):05d}.parquet.partial"
         self._tmp.append(path)
         self._bytes = 0
-        # no min/max statistics for spike_counts: they cost a third of the write time and
-        # say nothing (0 and 255 in every row group); the id columns keep theirs
-        return pq.ParquetWriter(path, SCHEMA, compression="zstd", write_statistics=list(ID_COLUMNS))
+        return open_parquet(path)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._writer is None:
@@ -71,4 +70,38 @@ class ShardWriter:
             return
         n = len(self._tmp)
         for i, path in enumerate(self._tmp):
-            os.replace(path, self.folder / f"{self.split}-{i:05d}-of-{n:05d}.parquet")
+            os.replace(path, self.folder / shard_name(self.split, i, n))
+
+
+def shard_name(split: str, i: int, n: int) -> str:
+    """``<split>-0000i-of-0000n.parquet``, the hub's shard name."""
+    return f"{split}-{i:05d}-of-{n:05d}.parquet"
+
+
+def open_parquet(path: str | os.PathLike[str]) -> pq.ParquetWriter:
+    """A writer of the corpus schema, with the settings every shard shares (same bytes everywhere).
+
+    No min/max statistics for spike_counts: they cost a third of the write time and
+    say nothing (0 and 255 in every row group); the id columns keep theirs.
+    """
+    return pq.ParquetWriter(path, SCHEMA, compression="zstd", write_statistics=list(ID_COLUMNS))
+
+
+def plan_shards(sizes: Sequence[int], max_shard_bytes: int) -> list[list[int]]:
+    """Split rows of the given sizes, in order, into the fewest balanced shards of <= ``max_shard_bytes``.
+
+    ``n = ceil(total / max_shard_bytes)`` shards; a row goes to the shard where its
+    first byte falls when the total is cut into ``n`` equal ranges, so each shard
+    holds about ``total / n`` and exceeds ``max_shard_bytes`` by at most its last
+    row. Balanced shards let parallel writers finish together. Always at least
+    one (maybe empty) shard, as an empty split still gets one file.
+    Returns the row positions of each shard.
+    """
+    total = int(sum(sizes))
+    n = max(1, -(-total // max(max_shard_bytes, 1)))
+    shards: list[list[int]] = [[] for _ in range(n)]
+    start = 0
+    for i, size in enumerate(sizes):
+        shards[min(start * n // max(total, 1), n - 1)].append(i)
+        start += size
+    return [s for s in shards if s] or [[]]

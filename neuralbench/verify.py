@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import zarr
 
 from neuralbench import store
-from neuralbench.export import COMPONENTS_DIR, component_dir, read_manifest
+from neuralbench.export import COMPONENTS_DIR, STAGING_DIR, component_dir, read_manifest
 from neuralbench.segments import segment_ids
 
 __all__ = ["Verification", "verify_build"]
@@ -250,7 +250,7 @@ def _check_strays(result, out: Path, entries: dict, components: dict) -> None:
                     comp / subject / session, "zarr array of a session the report does not list as built"
                 )
     for folder in sorted((out / COMPONENTS_DIR).glob("*")):
-        if folder.name not in components:
+        if folder.name not in components and folder.name != STAGING_DIR:
             result.add(folder, "component folder the report does not list")
     for data in [*(out / COMPONENTS_DIR).glob("*/data"), out / "corpus" / "data"]:
         for path in sorted(data.glob("*")) if data.is_dir() else []:

@@ -130,7 +130,9 @@ class DieOnce(WorkerPlugin):
             os._exit(1)
 
 
-@pytest.mark.parametrize("prefix", ["open_session", "_write_block", "commit_session", "export_component"])
+@pytest.mark.parametrize(
+    "prefix", ["open_session", "_write_block", "commit_session", "export_session", "write_shard"]
+)
 def test_worker_killed_mid_task(crash_raw, reference, tmp_path, prefix):
     out, marker = tmp_path / "out", tmp_path / "killed"
     with warnings.catch_warnings():

@@ -5,7 +5,16 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset
 
-from neuralbench.merge import SplitBy, merge_components, split_rows
+from neuralbench.merge import (
+    MergePlan,
+    SplitBy,
+    discard_plan,
+    finalize_merge,
+    merge_components,
+    plan_merge,
+    split_rows,
+    write_shard,
+)
 from neuralbench.schema import segment_table
 from neuralbench.shards import ShardWriter
 
@@ -82,3 +91,62 @@ def test_row_split_merge_mixes_sessions(tmp_path):
     dirs = [_component(tmp_path / "m2", "m2", 60, rows_per_session=5)]
     m = merge_components(dirs, tmp_path / "c", seed=0, split_by=SplitBy.ROW)
     assert m["rows"] == {"train": 297, "test": 3}
+
+
+def test_shards_written_in_any_order_give_the_serial_bytes(tmp_path):
+    dirs = [_component(tmp_path / n, n, k) for n, k in [("xiao", 20), ("h2", 31)]]
+    serial = merge_components(
+        dirs, tmp_path / "serial", seed=4, split_by="row", test_size=0.2, max_shard_bytes=3_000
+    )
+    plan = plan_merge(
+        dirs, tmp_path / "parallel", seed=4, split_by="row", test_size=0.2, max_shard_bytes=3_000
+    )
+    assert isinstance(plan, MergePlan)
+    jobs = plan.n_shards()
+    assert len([j for j in jobs if j[0] == "test"]) > 1
+    rng = np.random.default_rng(0)
+    for split, k in (jobs[i] for i in rng.permutation(len(jobs))):
+        write_shard(plan, split, k)
+    write_shard(plan, *jobs[0])  # a retried task rewrites its shard whole
+    assert finalize_merge(plan) == serial
+    names = sorted(p.name for p in (tmp_path / "serial" / "data").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "parallel" / "data").iterdir())
+    for name in names:
+        assert (tmp_path / "serial" / "data" / name).read_bytes() == (
+            tmp_path / "parallel" / "data" / name
+        ).read_bytes()
+    assert not list(tmp_path.glob(".*.partial"))
+    # up to date: planning returns the manifest and writes nothing
+    assert plan_merge(dirs, tmp_path / "parallel", seed=4, split_by="row", test_size=0.2) == serial
+
+
+def test_planned_shards_are_bounded(tmp_path):
+    dirs = [_component(tmp_path / "m2", "m2", 60, rows_per_session=5)]
+    plan = plan_merge(dirs, tmp_path / "c", seed=0, max_shard_bytes=4_000)
+    for shard in plan.shards["train"]:  # only the last row may cross the bound
+        sizes = []
+        for f, rg, r in shard:
+            sizes.append(pq.ParquetFile(plan.files[f]).read_row_group(rg).slice(r, 1).nbytes)
+        assert 0.9 * sum(sizes[:-1]) < 4_000
+    assert sum(len(s) for s in plan.shards["train"] + plan.shards["test"]) == 300
+    assert len(plan.shards["train"]) > 2
+    discard_plan(plan)
+    assert not (tmp_path / ".c.partial").exists()
+
+
+@pytest.mark.parametrize(
+    "sizes,limit,want",
+    [
+        ([], 10, [[]]),
+        ([5] * 12, 25, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]),  # 60 bytes: 3 shards of 20
+        ([30, 1, 1], 10, [[0], [1, 2]]),  # a huge row: its empty shards are dropped
+        ([3, 3], 100, [[0, 1]]),
+    ],
+)
+def test_plan_shards_balanced_and_bounded(sizes, limit, want):
+    from neuralbench.shards import plan_shards
+
+    got = plan_shards(sizes, limit)
+    assert got == want
+    assert [i for s in got for i in s] == list(range(len(sizes)))
+    assert all(sum(sizes[i] for i in s[:-1]) < limit for s in got)

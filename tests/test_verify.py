@@ -74,8 +74,8 @@ def _drop_corpus_shard(out, report):
 
 def _double_component_shard(out, report):
     data = out / "components" / "kim" / "data"
-    shard = next(data.glob("train-*.parquet"))
-    shutil.copyfile(shard, data / "train-00001-of-00002.parquet")
+    shards = sorted(data.glob("train-*.parquet"))  # one per session at least
+    shutil.copyfile(shards[0], data / f"train-{len(shards):05d}-of-{len(shards):05d}.parquet")
 
 
 def _edit_report(out, report):

@@ -1,0 +1,103 @@
+"""Per-session staging and the component finalize: order, bounded parts, reuse, atomicity."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from neuralbench import export, store
+
+CARD = {"name": "kim", "summary": "test", "built_with": "neuralbench test"}
+
+
+def _store_session(out, name, subject, session, counts, segment_bins, sha="a"):
+    store.init_component(out, name, [subject])
+    target = store.create_partial(out, name, subject, session, counts.shape, segment_bins)
+    target[:] = counts
+    n = counts.shape[1]
+    bounds = [[s, min(s + segment_bins, n)] for s in range(0, n, segment_bins)]
+    attrs = {"segment_bins": bounds, "tokens": counts.size, "source_sha256": sha, "recipe_token": "r"}
+    store.commit_session(out, name, subject, session, attrs)
+
+
+@pytest.fixture
+def stored(tmp_path):
+    rng = np.random.default_rng(0)
+    sessions = [("sub-1", "ses-b", 5), ("sub-1", "ses-a", 1), ("sub-0", "ses-c", 3)]
+    for subject, session, segs in sessions:
+        counts = rng.integers(0, 9, (4, 50 * segs), dtype=np.uint8)
+        _store_session(tmp_path, "kim", subject, session, counts, 50)
+    return tmp_path, [(s, p) for s, p, _ in sessions]
+
+
+def _rows(folder):
+    files = sorted((folder / "data").glob("*.parquet"))
+    return [(r["session_id"], r["segment_id"]) for f in files for r in pq.read_table(f).to_pylist()]
+
+
+def test_rows_in_session_order_parts_bounded_and_linked(stored):
+    out, sessions = stored
+    staged = [export.export_session(out, "kim", s, p, max_shard_bytes=300) for s, p in sessions]
+    assert [s["rows"] for s in staged] == [5, 1, 3]
+    assert len(staged[0]["parts"]) > 1  # a long session is cut into parts
+    manifest = export.finalize_component(out, "kim", sessions, card=CARD, max_shard_bytes=300)
+    folder = export.component_dir(out, "kim")
+    want = [(p, f"segment_{i}") for (_, p), n in zip(sessions, [5, 1, 3], strict=True) for i in range(n)]
+    assert _rows(folder) == want
+    assert manifest["rows"] == 9 and manifest["tokens"] == 4 * 50 * 9
+    shards = sorted((folder / "data").glob("*.parquet"))
+    n = sum(len(s["parts"]) for s in staged)
+    assert [p.name for p in shards] == [f"train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+    for path in shards:  # a shard exceeds the bound by at most its last row
+        table = pq.read_table(path)
+        assert sum(table.slice(i, 1).nbytes for i in range(table.num_rows - 1)) < 300
+    assert shards[0].stat().st_nlink == 2  # hard-linked from the staging folder, not copied
+    assert (folder / "README.md").exists() and (folder / "assets" / "raster.png").exists()
+
+
+def test_serial_export_equals_staged_then_finalized(stored, tmp_path_factory):
+    out, sessions = stored
+    export.finalize_component(out, "kim", sessions, card=CARD, max_shard_bytes=300)
+    first = {p.name: p.read_bytes() for p in export.component_dir(out, "kim").rglob("*") if p.is_file()}
+    # again from scratch, staging in reverse order (as tasks finishing in any order would)
+    shutil.rmtree(out / "components")
+    for subject, session in reversed(sessions):
+        export.export_session(out, "kim", subject, session, max_shard_bytes=300)
+    export.finalize_component(out, "kim", sessions, card=CARD, max_shard_bytes=300)
+    again = {p.name: p.read_bytes() for p in export.component_dir(out, "kim").rglob("*") if p.is_file()}
+    assert again == first
+
+
+def test_rerun_reuses_staged_sessions_and_restages_a_changed_one(stored):
+    out, sessions = stored
+    export.finalize_component(out, "kim", sessions, card=CARD)
+    parts = {k: export.staging_dir(out, "kim", *k) / "part-00000-of-00001.parquet" for k in sessions}
+    inodes = {k: p.stat().st_ino for k, p in parts.items()}
+    counts = np.full((4, 100), 7, dtype=np.uint8)
+    _store_session(out, "kim", "sub-1", "ses-a", counts, 50, sha="changed")
+    manifest = export.finalize_component(out, "kim", sessions, card=CARD)
+    assert parts[("sub-1", "ses-b")].stat().st_ino == inodes[("sub-1", "ses-b")]  # reused
+    assert parts[("sub-1", "ses-a")].stat().st_ino != inodes[("sub-1", "ses-a")]  # rewritten
+    assert manifest["rows"] == 5 + 2 + 3
+    rows = pq.read_table(parts[("sub-1", "ses-a")]).to_pylist()
+    assert [r["spike_counts"][0][0] for r in rows] == [7, 7]
+
+
+def test_dropped_session_leaves_the_staging_folder(stored):
+    out, sessions = stored
+    export.finalize_component(out, "kim", sessions, card=CARD)
+    manifest = export.finalize_component(out, "kim", sessions[:2], card=CARD)
+    assert manifest["sessions"] == 2
+    assert not export.staging_dir(out, "kim", "sub-0", "ses-c").parent.exists()
+    assert export.staging_dir(out, "kim", "sub-1", "ses-a").is_dir()
+
+
+def test_failed_export_leaves_nothing(stored):
+    out, sessions = stored
+    with pytest.raises(FileNotFoundError):
+        export.export_session(out, "kim", "sub-9", "ses-none")
+    assert not export.staging_dir(out, "kim", "sub-9", "ses-none").exists()
+    assert not list((out / "components").glob(".*.partial"))
