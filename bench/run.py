@@ -95,6 +95,22 @@ def stage_table(ours: dict[int, list[dict]]) -> str:
     return "\n".join(rows)
 
 
+def _digests(raw: Path, record: bool) -> str:
+    """Record (or remove) the ``.<file>.sha256`` records the download stage leaves."""
+    from neuralbench.sources.local import list_files, record_sha256, sha256_file
+
+    files = [raw / name / rel for name in sorted(p.name for p in raw.iterdir() if p.is_dir())
+             for rel in list_files(raw / name)]  # fmt: skip
+    for path in files:
+        path.with_name(f".{path.name}.sha256").unlink(missing_ok=True)
+    if not record:
+        return "none recorded: the build hashes every raw file"
+    t0 = time.perf_counter()
+    for path in files:
+        record_sha256(path, sha256_file(path))
+    return f"recorded for {len(files)} files ({time.perf_counter() - t0:.0f} s, as at download time)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=float, default=1e9)
@@ -102,6 +118,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--work", type=Path, default=Path("bench-work"))
     ap.add_argument("--json", type=Path, default=None, help="also write every measurement here")
+    ap.add_argument(
+        "--recorded-digests",
+        action="store_true",
+        help="record each raw file's sha256 beside it first, as `neuralbench download` does after "
+        "verifying it, so the build does not hash the files (default: no records, the build hashes)",
+    )
     args = ap.parse_args()
     raw = args.work / "raw"
     t0 = time.perf_counter()
@@ -110,6 +132,7 @@ def main() -> None:
     print(f"tree: {total:.2f} B tokens in {raw} ({time.perf_counter() - t0:.0f} s)")
     for p in plans:
         print(f"  {p.name}: {p.sessions} sessions of {p.units} units x {p.bins} bins")
+    print(f"digests: {_digests(raw, args.recorded_digests)}")
     base, ours = [], {n: [] for n in args.workers}
     for rep in range(args.repeats):
         base.append(run_baseline(raw, args.work / "baseline-out"))
