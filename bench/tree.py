@@ -11,7 +11,6 @@ willett 1.8 B, churchland 1.28 B, h2 0.3 B).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -19,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from neuralbench.synth import new_nwbfile
+
 SHARES = {"xiao": 17.70, "neupane-ppc": 7.90, "willett": 1.80, "churchland": 1.28, "h2": 0.30}
 SEGMENT = 10_000_000
 RATE_HZ = 8.0  # spikes per unit per second: 0.16 spikes per 20 ms token
-_START = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -62,18 +62,6 @@ def plan_tree(tokens: int) -> list[Plan]:
     return plans
 
 
-def _nwbfile(identifier: str, subject: str):
-    from pynwb import NWBFile
-    from pynwb.file import Subject
-
-    return NWBFile(
-        session_description="neuralbench benchmark session",
-        identifier=identifier,
-        session_start_time=_START,
-        subject=Subject(subject_id=subject, species="Macaca mulatta"),
-    )
-
-
 def _write(path: Path, nwb) -> None:
     from pynwb import NWBHDF5IO
 
@@ -111,7 +99,7 @@ def write_units_session(path: Path, units: int, bins: int, *, seed: int, in_proc
         columns=[st, index],
     )
     subject = path.parent.name.removeprefix("sub-")
-    nwb = _nwbfile(path.stem, subject)
+    nwb = new_nwbfile(path.stem, subject)
     if in_processing:
         nwb.create_processing_module("ecephys", "processed extracellular data").add(table)
     else:
@@ -152,7 +140,7 @@ def write_dense_session(
 
     data = _raster_iterator(rows, units, seed=seed, p=p, dtype=dtype)
     ts = TimeSeries(name=name, data=data, unit="count", rate=rate, starting_time=0.0)
-    nwb = _nwbfile(path.stem, path.parent.name.removeprefix("sub-"))
+    nwb = new_nwbfile(path.stem, path.parent.name.removeprefix("sub-"))
     if where == "acquisition":
         nwb.add_acquisition(ts)
     else:

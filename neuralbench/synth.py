@@ -17,7 +17,7 @@ import numpy as np
 
 from neuralbench import _synth_archives as _archives
 
-__all__ = ["LAYOUTS", "Scale", "write_raw_tree"]
+__all__ = ["LAYOUTS", "Scale", "new_nwbfile", "write_raw_tree"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ def _spike_trains(rng: np.random.Generator, n_units: int, seconds: float, rate: 
     return trains
 
 
-def _nwbfile(identifier: str, subject: str):
+def new_nwbfile(identifier: str, subject: str):
+    """An empty NWBFile with fixed dates (same seed, same file), for synthetic sessions."""
     from pynwb import NWBFile
     from pynwb.file import Subject
 
@@ -83,7 +84,7 @@ def _write_nwb(path: Path, nwbfile) -> Path:
 def _units_nwb(path: Path, trains: list, *, in_processing: bool, subject: str) -> Path:
     from pynwb.misc import Units
 
-    nwb = _nwbfile(path.stem, subject)
+    nwb = new_nwbfile(path.stem, subject)
     units = Units(name="units", description="synthetic sorted units")
     for t in trains:
         units.add_unit(spike_times=t)
@@ -99,7 +100,7 @@ def _timeseries_nwb(
 ) -> Path:
     from pynwb import TimeSeries
 
-    nwb = _nwbfile(path.stem, subject)
+    nwb = new_nwbfile(path.stem, subject)
     ts = TimeSeries(name=name, data=data, unit="count", rate=rate, starting_time=0.0)
     if where == "acquisition":
         nwb.add_acquisition(ts)
@@ -114,7 +115,7 @@ def _aux_nwb(path: Path, subject: str) -> Path:
     """A file of the dandiset that is not a session (behaviour, images, raw ephys)."""
     from pynwb import TimeSeries
 
-    nwb = _nwbfile(path.stem, subject)
+    nwb = new_nwbfile(path.stem, subject)
     nwb.add_acquisition(TimeSeries(name="position", data=np.zeros((10, 2)), unit="m", rate=100.0))
     return _write_nwb(path, nwb)
 
