@@ -107,12 +107,10 @@ def _pool(variant: str):
     return pa.default_memory_pool()
 
 
-def child(args: argparse.Namespace) -> dict:
-    """Run one task in this process; return its peak RSS above idle (MB)."""
-    _warm()
+def _task(args: argparse.Namespace, work: Path):
+    """The task to measure, as a function of no arguments, and a dict it fills with extra figures."""
     import numpy as np
 
-    work = Path(tempfile.mkdtemp(dir=args.tmp))
     extra: dict = {}
     if args.task.startswith("parquet"):
         import pyarrow as pa
@@ -125,71 +123,98 @@ def child(args: argparse.Namespace) -> dict:
         if args.task == "parquet-read":  # the row to read is written before idle is taken
             with pq.ParquetWriter(src, SCHEMA, **_writer_kwargs("")) as w:
                 w.write_table(segment_table(_segment(), "s", "p", "0", "c"))
-            import gc
-
-            gc.collect()
             pa.default_memory_pool().release_unused()
-        counts = _segment() if args.task == "parquet-write" else None
-    idle = _rss()
-    base_max = _maxrss()
-    sampler = _Sampler()
-    t0 = time.perf_counter()
+        counts = _segment()
+
+        def write() -> None:
+            with pq.ParquetWriter(work / "out.parquet", SCHEMA, **_writer_kwargs(args.variant)) as w:
+                w.write_table(segment_table(counts, "s", "p", "0", "c"))
+
+        def read() -> None:
+            pf = pq.ParquetFile(
+                src,
+                pre_buffer="nopre" not in args.variant,
+                memory_map="mmap" in args.variant,
+                buffer_size=(1 << 20) if "buf1m" in args.variant else 0,
+            )
+            assert pf.read_row_group(0).slice(0, 1).num_rows == 1
+
+        return {"parquet-write": write, "parquet-read": read}[args.task], extra
     if args.task == "dense":
         from neuralbench.readers._dense import _dense_block
         from neuralbench.store import _write_block, create_partial
 
         n_units, bins = 100, 100_000
-        target = create_partial(work, "x", "s", "p", (n_units, bins), bins)
-        block = _dense_block(
-            args.raw_xiao, "processing/ecephys/rasters/data", 0, bins, time_axis=0, factor=20, loader="h5"
-        )
-        extra["block_peak"] = (_maxrss() - idle) / MB
-        _write_block(block, target, 0)
-    elif args.task == "units":
+
+        def dense() -> None:
+            target = create_partial(work, "x", "s", "p", (n_units, bins), bins)
+            block = _dense_block(
+                args.raw_xiao, "processing/ecephys/rasters/data", 0, bins, time_axis=0, factor=20, loader="h5"
+            )
+            _write_block(block, target, 0)
+
+        return dense, extra
+    if args.task == "units":
         from neuralbench.readers import get_reader
         from neuralbench.store import _write_block, create_partial
 
-        arr = get_reader("nwb-units").open_session(args.raw_units, group="processing/ecephys/units")
-        extra["open_peak"] = (_maxrss() - idle) / MB
-        chunks = arr.data.chunks[1]
-        target = create_partial(work, "x", "s", "p", arr.shape, chunks[0])
-        n = len(chunks) if args.blocks == "all" else 1
-        starts = np.cumsum((0,) + chunks)
-        for i in range(n):
-            block = arr.data.blocks[:, i].compute(scheduler="sync")
-            _write_block(block, target, int(starts[i]))
-            del block
-        extra["blocks"] = n
-    elif args.task == "parquet-write":
-        with pq.ParquetWriter(work / "out.parquet", SCHEMA, **_writer_kwargs(args.variant)) as w:
-            w.write_table(segment_table(counts, "s", "p", "0", "c"))
-    elif args.task == "parquet-read":
-        pf = pq.ParquetFile(
-            src,
-            pre_buffer="nopre" not in args.variant,
-            memory_map="mmap" in args.variant,
-            buffer_size=(1 << 20) if "buf1m" in args.variant else 0,
-        )
-        table = pf.read_row_group(0).slice(0, 1)
-        assert table.num_rows == 1
-    else:
-        raise SystemExit(f"unknown task {args.task}")
+        def units() -> None:
+            arr = get_reader("nwb-units").open_session(args.raw_units, group="processing/ecephys/units")
+            chunks = arr.data.chunks[1]
+            target = create_partial(work, "x", "s", "p", arr.shape, chunks[0])
+            n = len(chunks) if args.blocks == "all" else 1
+            starts = np.cumsum((0,) + chunks)
+            blocks = arr.data.to_delayed().ravel()  # as the pipeline takes them: no concatenated copy
+            for i in range(n):
+                block = blocks[i].compute(scheduler="sync")
+                _write_block(block, target, int(starts[i]))
+                del block
+            extra["blocks"] = n
+
+        return units, extra
+    raise SystemExit(f"unknown task {args.task}")
+
+
+def child(args: argparse.Namespace) -> dict:
+    """Run one task twice in this process; return its peak RSS above idle (MB), cold and warm.
+
+    Cold: the first run after the imports, by ``ru_maxrss`` (includes what the
+    first call of a library loads). Warm: a second run, as on a worker that has
+    done one task already, by the 5 ms psutil sampler above the RSS before it.
+    """
+    import gc
+
+    _warm()
+    work = Path(tempfile.mkdtemp(dir=args.tmp))
+    func, extra = _task(args, work)
+    gc.collect()
+    idle = _rss()
+    base_max = _maxrss()
+    sampler = _Sampler()
+    t0 = time.perf_counter()
+    func()
     wall = time.perf_counter() - t0
     peak = sampler.done()
-    out = {
-        "idle_mb": idle / MB,
-        "above_idle_mb": (max(_maxrss(), base_max) - idle) / MB,
-        "sampled_mb": (peak - idle) / MB,
-        "after_mb": (_rss() - idle) / MB,
-        "wall_s": wall,
-        **extra,
-    }
+    cold = (max(_maxrss(), base_max) - idle) / MB
+    if base_max > idle:  # the imports peaked above idle: ru_maxrss cannot see the task below that
+        cold = (peak - idle) / MB
+    gc.collect()
+    idle2 = _rss()
+    sampler = _Sampler()
+    func()
+    warm = (sampler.done() - idle2) / MB
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)
-    if base_max > idle:  # the imports peaked above idle: ru_maxrss cannot see the task below that
-        out["above_idle_mb"] = out["sampled_mb"]
-    return out
+    return {
+        "idle_mb": idle / MB,
+        "above_idle_mb": cold,
+        "sampled_mb": (peak - idle) / MB,
+        "warm_above_mb": warm,
+        "after_mb": (idle2 - idle) / MB,
+        "wall_s": wall,
+        **extra,
+    }
 
 
 def run(task: str, repeats: int, env: dict | None = None, **opts) -> dict:
@@ -208,6 +233,7 @@ def run(task: str, repeats: int, env: dict | None = None, **opts) -> dict:
     keys = results[0].keys()
     med = {k: statistics.median(r[k] for r in results) for k in keys}
     med["all_above_idle_mb"] = [round(r["above_idle_mb"], 1) for r in results]
+    med["all_warm_mb"] = [round(r["warm_above_mb"], 1) for r in results]
     return med
 
 

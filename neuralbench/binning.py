@@ -59,6 +59,7 @@ def bin_spike_times(
     n_bins: int,
     start: int = 0,
     stop: int | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Count spikes per (unit, bin) for the bins ``[start, stop)`` of a session.
 
@@ -75,6 +76,9 @@ def bin_spike_times(
         The session's time origin, bin width and total number of bins.
     start, stop
         The block of bins to count (default: the whole session).
+    out
+        Where to put the counts (e.g. some rows of a block being filled group by
+        group); a new array when None.
 
     Returns
     -------
@@ -84,7 +88,12 @@ def bin_spike_times(
     """
     stop = n_bins if stop is None else stop
     width = stop - start
-    out = np.zeros((n_units, max(width, 0)), dtype=COUNT_DTYPE)
+    if out is None:
+        out = np.zeros((n_units, max(width, 0)), dtype=COUNT_DTYPE)
+    else:
+        if out.shape != (n_units, max(width, 0)) or out.dtype != COUNT_DTYPE:
+            raise ValueError(f"out is {out.dtype}{out.shape}, need {COUNT_DTYPE}{(n_units, width)}")
+        out[...] = 0
     times = np.asarray(times, dtype=np.float64)
     unit_index = np.asarray(unit_index)
     if width <= 0 or times.size == 0:

@@ -19,6 +19,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
+from zarr.codecs import BloscCodec
 
 from neuralbench.binning import saturate
 from neuralbench.readers.base import DIMS
@@ -40,6 +41,10 @@ __all__ = [
 ]
 
 ZARR_DIR = "zarr"
+
+COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
+"""Small counts are mostly zero high bits: bit-shuffled zstd is 40 % smaller than
+zarr's default zstd and 3x faster to write (bench/micro.py)."""
 _PARTIAL = ".partial"
 
 
@@ -83,7 +88,11 @@ def create_partial(
         chunks=(max(shape[0], 1), max(segment_bins, 1)),
         dtype="uint8",
         fill_value=0,
+        compressors=[COMPRESSOR],
         dimension_names=list(DIMS),
+        # every chunk is written whole, once: zarr's check for an all-fill chunk
+        # (on by default) costs ~4 copies of the chunk and half the write time
+        config={"write_empty_chunks": True},
     )
 
 

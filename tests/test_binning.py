@@ -109,3 +109,15 @@ def test_rebin_dense_sums_and_drops_tail():
 def test_rebin_dense_bool_raster_does_not_collapse():
     raster = np.ones((2, 40), dtype=bool)
     assert rebin_dense(raster, 20).tolist() == [[20, 20], [20, 20]]
+
+
+def test_out_rows_are_overwritten_in_place():
+    rng = np.random.default_rng(1)
+    trains = [np.sort(rng.uniform(0, 10, 300)) for _ in range(3)]
+    ref = ours(trains, start=10, stop=400)
+    block = np.full((5, 390), 7, dtype=np.uint16)  # stale values must not survive
+    got = ours(trains, start=10, stop=400, out=block[1:4])
+    assert got.base is block or got is block[1:4] or np.shares_memory(got, block)
+    assert np.array_equal(block[1:4], ref) and (block[[0, 4]] == 7).all()
+    with pytest.raises(ValueError, match="out is"):
+        ours(trains, start=10, stop=400, out=np.zeros((3, 390), dtype=np.uint8))

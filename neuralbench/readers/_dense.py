@@ -15,7 +15,7 @@ from neuralbench.segments import segment_bounds
 
 __all__ = ["DenseReader", "check_counts", "rebin_factor"]
 
-_READ_BYTES = 8 << 20  # raw samples read per step inside a block
+_READ_BYTES = 2 << 20  # raw samples read per step inside a block
 
 
 def rebin_factor(path: str, native_bin_s: float, bin_size_s: float) -> int:

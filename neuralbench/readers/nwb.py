@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import xarray as xr
 
-from neuralbench.binning import arange_edges, bin_spike_times, count_bins
+from neuralbench.binning import COUNT_DTYPE, arange_edges, bin_spike_times, count_bins
 from neuralbench.errors import ReaderError
 from neuralbench.readers._dense import DenseReader
 from neuralbench.readers._h5 import get_node, open_h5
@@ -25,7 +25,8 @@ __all__ = ["NwbTimeSeriesReader", "NwbUnitsReader"]
 
 logger = logging.getLogger(__name__)
 
-_SCAN = 1 << 20  # spike times read per step while scanning (8 MiB of float64)
+_SCAN = 1 << 18  # spike times read per step while scanning (2 MiB of float64)
+_READ_SPIKES = 1 << 18  # spike times binned per step in a block task (2 MiB of float64)
 
 MAX_SESSION_S = 7 * 86_400.0
 """Longest plausible session, in seconds after t0: a later spike time is a corrupt value.
@@ -235,21 +236,51 @@ def _units_block(
     bin_size_s: float,
     n_bins: int,
 ) -> np.ndarray:
-    """Counts of bins ``[start, stop)``: read each unit's slice of spike times, bin them once."""
-    # each unit's slice is read straight into its place in one float64 array (no list of
-    # pieces, no concatenated copy); the owners are int32 (they index rows), made by repeat
-    read = np.flatnonzero(hi > lo)
-    sizes = (hi - lo)[read]
-    ends = np.cumsum(sizes)
-    times = np.empty(int(ends[-1]) if sizes.size else 0, dtype=np.float64)
+    """Counts of bins ``[start, stop)``, read and binned a group of units at a time.
+
+    Each group's spike times (at most ``_READ_SPIKES`` unless one unit alone has
+    more) are read straight into one reused float64 buffer and binned into the
+    group's rows of the block, so the memory beyond the block itself is bounded
+    whatever the spike density.
+    """
+    out = np.zeros((len(lo), stop - start), dtype=COUNT_DTYPE)
+    sizes = hi - lo
+    groups = _unit_groups(sizes, _READ_SPIKES)
+    buf = np.empty(int(min(sizes.sum(), max(_READ_SPIKES, sizes.max(initial=0)))), dtype=np.float64)
     with open_h5(path) as f:
         st = get_node(f, f"{group}/spike_times", "spike_times column")
-        for u, end, size in zip(read, ends, sizes, strict=True):
-            st.read_direct(times, np.s_[lo[u] : hi[u]], np.s_[end - size : end])
-    units = np.repeat(read.astype(np.int32), sizes)
-    return bin_spike_times(
-        times, units, len(lo), t0=t0, bin_size_s=bin_size_s, n_bins=n_bins, start=start, stop=stop
-    )
+        for u0, u1 in groups:
+            offsets = np.concatenate([[0], np.cumsum(sizes[u0:u1])])
+            for u in range(u0, u1):
+                if sizes[u]:
+                    st.read_direct(buf, np.s_[lo[u] : hi[u]], np.s_[offsets[u - u0] : offsets[u - u0 + 1]])
+            owners = np.repeat(np.arange(u1 - u0, dtype=np.int32), sizes[u0:u1])
+            bin_spike_times(
+                buf[: offsets[-1]],
+                owners,
+                u1 - u0,
+                t0=t0,
+                bin_size_s=bin_size_s,
+                n_bins=n_bins,
+                start=start,
+                stop=stop,
+                out=out[u0:u1],
+            )
+    return out
+
+
+def _unit_groups(sizes: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Consecutive units ``[u0, u1)`` whose spikes add up to at most ``budget`` (one unit at least)."""
+    groups: list[tuple[int, int]] = []
+    u0, total = 0, 0
+    for u, size in enumerate(sizes.tolist()):
+        if u > u0 and total + size > budget:
+            groups.append((u0, u))
+            u0, total = u, 0
+        total += size
+    if len(sizes):
+        groups.append((u0, len(sizes)))
+    return groups
 
 
 class NwbTimeSeriesReader(DenseReader):

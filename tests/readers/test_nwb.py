@@ -40,6 +40,30 @@ def test_units_reader_equals_histogram(raw_tree, name, in_processing):
         assert np.array_equal(counts.values, ref)
 
 
+@pytest.mark.parametrize("budget", [1, 5_000, 40_000])
+def test_units_block_bins_groups_of_units(raw_tree, monkeypatch, budget):
+    # a block task reads and bins a few units at a time (bounded memory); the
+    # groups (one unit over budget, several under it) must not change the counts
+    import neuralbench.readers.nwb as nwb
+
+    path = sessions(raw_tree, "neupane-ppc")[0]
+    ref = histogram_counts(pynwb_trains(path, True))
+    monkeypatch.setattr(nwb, "_READ_SPIKES", budget)
+    counts = get_reader("nwb-units").open_session(path, **RECIPES["neupane-ppc"].params)
+    # computed here: the patched budget is not on the test session's cluster workers
+    assert np.array_equal(counts.data.compute(scheduler="synchronous"), ref)
+
+
+def test_unit_groups_respect_the_budget():
+    from neuralbench.readers.nwb import _unit_groups
+
+    sizes = np.array([3, 3, 9, 0, 1, 1, 4])
+    groups = _unit_groups(sizes, 6)
+    assert groups == [(0, 2), (2, 3), (3, 7)]
+    assert all(sizes[a:b].sum() <= 6 or b - a == 1 for a, b in groups)
+    assert _unit_groups(np.array([], dtype=int), 6) == []
+
+
 def test_units_reader_blocks_follow_segments(raw_tree):
     path = sessions(raw_tree, "churchland")[0]
     counts = get_reader("nwb-units").open_session(path, group="units")
