@@ -4,6 +4,8 @@ Row order is shuffled, bytes are not held in memory: the merge reads the id
 columns of every component, decides a permutation with ``default_rng(seed)``,
 plans the output shards from the row groups' sizes, then copies one row group
 (one segment) at a time into each shard; the shards can be written in parallel.
+Inside a build, a row's counts are read from its zarr chunk rather than decoded
+from the component's parquet: same values, a third of the cost (bench/README.md).
 """
 
 from __future__ import annotations
@@ -17,17 +19,23 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
+import zarr
 
 from neuralbench.card import write_card
 from neuralbench.export import MANIFEST, open_partial, read_manifest, swap_in
+from neuralbench.schema import segment_table
+from neuralbench.segments import segment_ids
 from neuralbench.shards import DEFAULT_SHARD_BYTES, open_parquet, plan_shards, shard_name
+from neuralbench.store import component_path
 
 __all__ = [
     "MergePlan",
+    "Row",
     "SplitBy",
     "discard_plan",
     "finalize_merge",
@@ -84,23 +92,35 @@ def split_rows(
     return rng.permutation(train), rng.permutation(test_arr)
 
 
+class Row(NamedTuple):
+    """One row of the merge: where it is in the components' parquet, and who it is."""
+
+    file: int  # index into MergePlan.files
+    group: int  # row group in that file
+    row: int  # row in that group
+    ids: tuple[str, str, str, str]  # source_dataset, subject_id, session_id, segment_id
+    tokens: int
+
+
 @dataclass
 class MergePlan:
     """Which rows go to which output shard, decided from parquet metadata alone.
 
-    ``shards[split][k]`` lists the rows of shard ``k`` as ``(file, row group, row)``
-    into ``files``; each shard can then be written by its own task
-    (:func:`write_shard`) and :func:`finalize_merge` names them and swaps the folder in.
+    ``shards[split][k]`` lists the rows of shard ``k``; each shard can then be
+    written by its own task (:func:`write_shard`) and :func:`finalize_merge`
+    names them and swaps the folder in. With ``store_dir`` (the build folder
+    holding ``zarr/``), counts are read from the stored sessions.
     """
 
     final: str
     tmp: str
     files: list[str]
-    shards: dict[str, list[list[tuple[int, int, int]]]]
+    shards: dict[str, list[list[Row]]]
     params: dict[str, Any]
     inputs: list[Any]
     component_dirs: list[str]
     test_sessions: list[str] = field(default_factory=list)
+    store_dir: str | None = None
 
     def n_shards(self) -> list[tuple[str, int]]:
         """``(split, k)`` of every shard, train first."""
@@ -110,34 +130,35 @@ class MergePlan:
 SPLITS = ("train", "test")
 
 
-def _row_index(
-    component_dirs: Sequence[Path],
-) -> tuple[list[Path], list[tuple[int, int, int]], list, list[int]]:
-    """Every row of every component: (file, row group, row in group), its session key and its bytes.
+def _row_index(component_dirs: Sequence[Path]) -> tuple[list[Path], list[Row], list[int]]:
+    """Every row of every component, and its bytes.
 
     A row's bytes are its share of its row group's :func:`_uncompressed_bytes` (the
     writers put one row in each group), so shards are planned without reading any counts.
     """
     files: list[Path] = []
-    where: list[tuple[int, int, int]] = []
-    keys: list[tuple[str, str, str]] = []
+    rows: list[Row] = []
     sizes: list[int] = []
     for folder in component_dirs:
         for path in sorted((folder / "data").glob("train-*.parquet")):
             pf = pq.ParquetFile(path)
-            ids = pf.read(columns=["source_dataset", "subject_id", "session_id"]).to_pydict()
+            ids = pf.read(columns=[c for c in _ID_ORDER]).to_pydict()
             f = len(files)
             files.append(path)
             row = 0
             for rg in range(pf.metadata.num_row_groups):
                 group = pf.metadata.row_group(rg)
                 nbytes = _uncompressed_bytes(group)
+                tokens = group.column(0).num_values // max(group.num_rows, 1)
                 for r in range(group.num_rows):
-                    where.append((f, rg, r))
-                    keys.append((ids["source_dataset"][row], ids["subject_id"][row], ids["session_id"][row]))
+                    key = tuple(ids[c][row] for c in _ID_ORDER)
+                    rows.append(Row(f, rg, r, key, tokens))  # type: ignore[arg-type]
                     sizes.append(nbytes // max(group.num_rows, 1))
                     row += 1
-    return files, where, keys, sizes
+    return files, rows, sizes
+
+
+_ID_ORDER = ("source_dataset", "subject_id", "session_id", "segment_id")
 
 
 def _uncompressed_bytes(group: pq.RowGroupMetaData) -> int:
@@ -158,12 +179,15 @@ def plan_merge(
     test_size: float = 0.01,
     split_by: SplitBy | str = SplitBy.SESSION,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+    store_dir: str | os.PathLike[str] | None = None,
 ) -> MergePlan | dict[str, Any]:
     """The plan of the merge, or the corpus manifest when the corpus is already up to date.
 
     Reads the id columns and the row-group sizes of every component shard, draws
     the split (:func:`split_rows`) and cuts each split into shards of about
     ``max_shard_bytes`` of uncompressed data. Creates a fresh ``.<corpus>.partial`` folder for the shards.
+    ``store_dir``: the build folder whose zarr store the components were exported
+    from (the pipeline passes it); rows are then read from there.
     """
     dirs = [Path(d) for d in component_dirs]
     final = Path(corpus_dir)
@@ -173,11 +197,12 @@ def plan_merge(
     if done is not None and done.get("inputs") == inputs and done.get("params") == params:
         logger.info("corpus is up to date")
         return done
-    files, where, keys, sizes = _row_index(dirs)
+    files, rows, sizes = _row_index(dirs)
+    keys = [r.ids[:3] for r in rows]
     train, test = split_rows(keys, seed=seed, test_size=test_size, split_by=split_by)
     shards = {
         split: [
-            [where[order[i]] for i in shard]
+            [rows[order[i]] for i in shard]
             for shard in plan_shards([sizes[i] for i in order], max_shard_bytes)
         ]
         for split, order in (("train", train), ("test", test))
@@ -193,6 +218,7 @@ def plan_merge(
         inputs=inputs,
         component_dirs=[str(d) for d in dirs],
         test_sessions=sorted({"/".join(keys[i]) for i in test}),
+        store_dir=None if store_dir is None else str(store_dir),
     )
 
 
@@ -207,11 +233,39 @@ def write_shard(plan: MergePlan, split: str, k: int) -> int:
     """
     rows = plan.shards[split][k]
     readers: dict[int, pq.ParquetFile] = {}
+    stored: dict[tuple[str, ...], zarr.Array | None] = {}
     with open_parquet(_shard_partial(plan, split, k)) as writer:
-        for f, rg, r in rows:
-            pf = readers.get(f) or readers.setdefault(f, pq.ParquetFile(plan.files[f]))
-            writer.write_table(pf.read_row_group(rg).slice(r, 1), row_group_size=1)
+        for row in rows:
+            table = _stored_row(plan, row, stored) if plan.store_dir else None
+            if table is None:
+                pf = readers.get(row.file) or readers.setdefault(
+                    row.file, pq.ParquetFile(plan.files[row.file])
+                )
+                table = pf.read_row_group(row.group).slice(row.row, 1)
+            writer.write_table(table, row_group_size=1)
     return len(rows)
+
+
+def _stored_row(
+    plan: MergePlan, row: Row, cache: dict[tuple[str, ...], zarr.Array | None]
+) -> pa.Table | None:
+    """The row rebuilt from its zarr chunk, or None when the store does not hold that segment."""
+    name, subject, session, seg_id = row.ids
+    key = (name, subject, session)
+    if key not in cache:
+        path = component_path(plan.store_dir, name) / subject / session
+        cache[key] = zarr.open_array(str(path), mode="r") if (path / "zarr.json").exists() else None
+    arr = cache[key]
+    if arr is None:
+        return None
+    bounds = arr.attrs.get("segment_bins") or [[0, arr.shape[1]]]
+    ids = segment_ids(len(bounds))
+    if seg_id not in ids:
+        return None
+    start, stop = bounds[ids.index(seg_id)]
+    if arr.shape[0] * (stop - start) != row.tokens:  # the store changed since the export
+        return None
+    return segment_table(np.asarray(arr[:, start:stop]), subject, session, seg_id, name)
 
 
 def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -428,6 +428,7 @@ def _merge(client: Client, out_dir: Path, seed, test_size, split_by, max_shard_b
             test_size=test_size,
             split_by=split_by,
             max_shard_bytes=max_shard_bytes,
+            store_dir=out_dir,
             pure=False,
         ).result()
     except Exception as exc:  # the sessions stay built; the report says why the merge failed

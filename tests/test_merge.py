@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -125,8 +126,10 @@ def test_planned_shards_are_bounded(tmp_path):
     plan = plan_merge(dirs, tmp_path / "c", seed=0, max_shard_bytes=4_000)
     for shard in plan.shards["train"]:  # only the last row may cross the bound
         sizes = []
-        for f, rg, r in shard:
-            sizes.append(pq.ParquetFile(plan.files[f]).read_row_group(rg).slice(r, 1).nbytes)
+        for row in shard:
+            sizes.append(
+                pq.ParquetFile(plan.files[row.file]).read_row_group(row.group).slice(row.row, 1).nbytes
+            )
         assert 0.9 * sum(sizes[:-1]) < 4_000
     assert sum(len(s) for s in plan.shards["train"] + plan.shards["test"]) == 300
     assert len(plan.shards["train"]) > 2
@@ -150,3 +153,32 @@ def test_plan_shards_balanced_and_bounded(sizes, limit, want):
     assert got == want
     assert [i for s in got for i in s] == list(range(len(sizes)))
     assert all(sum(sizes[i] for i in s[:-1]) < limit for s in got)
+
+
+def test_rows_read_from_the_store_give_the_parquet_bytes(built, tmp_path):
+    # in a build the merge reads counts from zarr instead of decoding parquet: same bytes
+    _raw, out, _report = built
+    dirs = sorted(p for p in (out / "components").iterdir() if p.is_dir() and not p.name.startswith("."))
+    from_parquet = merge_components(dirs, tmp_path / "parquet", seed=0)
+    plan = plan_merge(dirs, tmp_path / "store", seed=0, store_dir=out)
+    assert isinstance(plan, MergePlan) and plan.store_dir == str(out)
+    # the parquet rows are out of reach: every row must come from the store
+    hidden = [(f, f.with_name(f.name + ".hidden")) for f in map(Path, plan.files)]
+    try:
+        for f, h in hidden:
+            f.rename(h)
+        for split, k in plan.n_shards():
+            write_shard(plan, split, k)
+    finally:
+        for f, h in hidden:
+            h.rename(f)
+    assert finalize_merge(plan) == from_parquet
+    for shard in sorted((tmp_path / "parquet" / "data").iterdir()):
+        assert shard.read_bytes() == (tmp_path / "store" / "data" / shard.name).read_bytes()
+    # a store that lacks the sessions falls back to the parquet rows
+    plan = plan_merge(dirs, tmp_path / "fallback", seed=0, store_dir=tmp_path / "empty")
+    for split, k in plan.n_shards():
+        write_shard(plan, split, k)
+    finalize_merge(plan)
+    for shard in sorted((tmp_path / "parquet" / "data").iterdir()):
+        assert shard.read_bytes() == (tmp_path / "fallback" / "data" / shard.name).read_bytes()
