@@ -173,14 +173,14 @@ counts = np.asarray(row["spike_counts"], dtype=np.uint8)  # (units, time bins)
 ```"""
 
 
-def _raster(folder: Path) -> list[str]:
+def _raster(folder: Path, store: str | os.PathLike[str] | None) -> list[str]:
     """Draw ``assets/raster.png`` from the folder's train shards; the markdown that shows it."""
     if not any((folder / "data").glob("train-*.parquet")):
         return []
     from neuralbench.viz import write_raster
 
     try:
-        write_raster(folder, folder / RASTER, n=6, seed=0)
+        write_raster(folder, folder / RASTER, n=6, seed=0, store=store)
     except OSError:
         raise  # a full disk fails the folder, so a rerun redoes it whole
     except Exception as exc:  # data a picture cannot show: the card is still a card
@@ -207,6 +207,7 @@ def write_card(
     built_with: str = "neuralbench",
     params: Mapping[str, Any] | None = None,
     raster: bool = True,
+    store: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write ``folder/README.md`` (and ``folder/assets/raster.png`` when ``raster``).
 
@@ -220,6 +221,9 @@ def write_card(
         ``published_sessions``, ``published_tokens``; the catalog fills the rest.
     params
         The merge's parameters (seed, split_by, test_size), for the build command.
+    store
+        The build folder the rows were exported from: the raster reads them from
+        its zarr store (see :func:`neuralbench.viz.sample_segments`).
     """
     folder = Path(folder)
     comps = [_with_facts(c) for c in components]
@@ -238,7 +242,7 @@ def write_card(
         "",
         f"Splits: {split_text}. Tokens (units x bins): {sum(c.get('tokens', 0) for c in comps):,}.",
         "",
-        *(_raster(folder) if raster else []),
+        *(_raster(folder, store) if raster else []),
         "## Components",
         "",
         "Sessions and tokens built here, beside the figures of the published corpus.",

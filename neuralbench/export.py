@@ -152,14 +152,16 @@ def finalize_component(
             for s, p in sessions
         ]
         with partial_dir(final) as tmp:
-            done = _assemble(tmp, name, staged, inputs, card)
+            done = _assemble(tmp, name, staged, inputs, card, store=out_dir)
     else:
         logger.info("%s: parquet is up to date", name)
     _prune_staging(out_dir, name, sessions)
     return done
 
 
-def _assemble(tmp: Path, name: str, staged: list[tuple[Path, dict]], inputs: list, card) -> dict[str, Any]:
+def _assemble(
+    tmp: Path, name: str, staged: list[tuple[Path, dict]], inputs: list, card, *, store
+) -> dict[str, Any]:
     """Linked shards, card and manifest of a component, written into ``tmp``."""
     parts = [folder / p for folder, s in staged for p in s["parts"]]
     (tmp / "data").mkdir()
@@ -176,6 +178,7 @@ def _assemble(tmp: Path, name: str, staged: list[tuple[Path, dict]], inputs: lis
         splits={"train": (rows, nbytes)},
         components=[summary],
         built_with=card.get("built_with", "neuralbench"),
+        store=store,
     )
     manifest = {
         "name": name,

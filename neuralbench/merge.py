@@ -24,14 +24,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import zarr
 
 from neuralbench.card import write_card
 from neuralbench.export import MANIFEST, open_partial, read_manifest, swap_in
 from neuralbench.schema import segment_table
-from neuralbench.segments import segment_ids
 from neuralbench.shards import DEFAULT_SHARD_BYTES, open_parquet, plan_shards, shard_name
-from neuralbench.store import component_path
+from neuralbench.store import read_segment
 
 __all__ = [
     "MergePlan",
@@ -233,10 +231,9 @@ def write_shard(plan: MergePlan, split: str, k: int) -> int:
     """
     rows = plan.shards[split][k]
     readers: dict[int, pq.ParquetFile] = {}
-    stored: dict[tuple[str, ...], zarr.Array | None] = {}
     with open_parquet(_shard_partial(plan, split, k)) as writer:
         for row in rows:
-            table = _stored_row(plan, row, stored) if plan.store_dir else None
+            table = _stored_row(plan, row) if plan.store_dir else None
             if table is None:
                 pf = readers.get(row.file) or readers.setdefault(
                     row.file, pq.ParquetFile(plan.files[row.file])
@@ -246,26 +243,11 @@ def write_shard(plan: MergePlan, split: str, k: int) -> int:
     return len(rows)
 
 
-def _stored_row(
-    plan: MergePlan, row: Row, cache: dict[tuple[str, ...], zarr.Array | None]
-) -> pa.Table | None:
+def _stored_row(plan: MergePlan, row: Row) -> pa.Table | None:
     """The row rebuilt from its zarr chunk, or None when the store does not hold that segment."""
     name, subject, session, seg_id = row.ids
-    key = (name, subject, session)
-    if key not in cache:
-        path = component_path(plan.store_dir, name) / subject / session
-        cache[key] = zarr.open_array(str(path), mode="r") if (path / "zarr.json").exists() else None
-    arr = cache[key]
-    if arr is None:
-        return None
-    bounds = arr.attrs.get("segment_bins") or [[0, arr.shape[1]]]
-    ids = segment_ids(len(bounds))
-    if seg_id not in ids:
-        return None
-    start, stop = bounds[ids.index(seg_id)]
-    if arr.shape[0] * (stop - start) != row.tokens:  # the store changed since the export
-        return None
-    return segment_table(np.asarray(arr[:, start:stop]), subject, session, seg_id, name)
+    counts = read_segment(plan.store_dir, name, subject, session, seg_id, tokens=row.tokens)
+    return None if counts is None else segment_table(counts, subject, session, seg_id, name)
 
 
 def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -302,6 +284,7 @@ def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> di
         components=components,
         built_with=(card or {}).get("built_with", "neuralbench"),
         params=plan.params,
+        store=plan.store_dir,
     )
     manifest = {
         "rows": {s: c[0] for s, c in counts.items()},

@@ -34,6 +34,7 @@ __all__ = [
     "iter_segments",
     "open_corpus",
     "open_session",
+    "read_segment",
     "remove_partials",
     "session_attrs",
     "stored_sessions",
@@ -257,6 +258,35 @@ def iter_segments(
     bounds = arr.attrs.get("segment_bins") or [[0, arr.shape[1]]]
     for seg_id, (start, stop) in zip(segment_ids(len(bounds)), bounds, strict=True):
         yield seg_id, np.asarray(arr[:, start:stop])
+
+
+def read_segment(
+    out_dir: str | os.PathLike[str],
+    name: str,
+    subject: str,
+    session: str,
+    segment_id: str,
+    tokens: int | None = None,
+) -> np.ndarray | None:
+    """One stored segment's counts, or None when the store does not hold it.
+
+    With ``tokens`` (the row's size as a parquet file has it), a stored segment of
+    another size is taken as a different build and None is returned. Lets the
+    merge and the cards read a row from its zarr chunk, much cheaper than
+    decoding its parquet row.
+    """
+    path = component_path(out_dir, name) / subject / session
+    if not (path / "zarr.json").exists():
+        return None
+    arr = zarr.open_array(str(path), mode="r")
+    bounds = arr.attrs.get("segment_bins") or [[0, arr.shape[1]]]
+    ids = segment_ids(len(bounds))
+    if segment_id not in ids:
+        return None
+    start, stop = bounds[ids.index(segment_id)]
+    if tokens is not None and arr.shape[0] * (stop - start) != tokens:
+        return None
+    return np.asarray(arr[:, start:stop])
 
 
 def open_corpus(out_dir: str | os.PathLike[str]) -> xr.DataTree:

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from neuralbench.errors import SourceError
+from neuralbench.store import read_segment
 
 __all__ = ["Sample", "plot_rasters", "sample_segments", "show", "write_raster"]
 
@@ -71,19 +72,27 @@ def _title(row: dict) -> str:
     return f"{row['source_dataset']} · {row['segment_id']}\n{session}"
 
 
-def _from_parquet(folder: Path, split: str, component: str | None, n: int, seed: int) -> list[Sample]:
+def _from_parquet(
+    folder: Path, split: str, component: str | None, n: int, seed: int, store: Path | None = None
+) -> list[Sample]:
+    """Random rows of a hub folder; with ``store`` (the build folder it came from), each
+    row's counts come from its zarr chunk when stored there (no parquet decode)."""
     files = sorted((folder / "data").glob(f"{split}-*.parquet"))
     if not files:
         raise SourceError(folder / "data", f"no {split}-*.parquet shards")
-    where: list[tuple[int, int, int]] = []  # (file, row group, row in group)
+    id_columns = ["source_dataset", "subject_id", "session_id", "segment_id"]
+    where: list[tuple[int, int, int, tuple[str, ...], int]] = []  # file, row group, row, ids, tokens
     for f, path in enumerate(files):
         pf = pq.ParquetFile(path)
-        names = pf.read(columns=["source_dataset"]).column(0).to_pylist() if component else None
+        ids = pf.read(columns=id_columns).to_pydict()
         row = 0
         for rg in range(pf.metadata.num_row_groups):
-            for r in range(pf.metadata.row_group(rg).num_rows):
-                if names is None or names[row] == component:
-                    where.append((f, rg, r))
+            group = pf.metadata.row_group(rg)
+            tokens = group.column(0).num_values // max(group.num_rows, 1)
+            for r in range(group.num_rows):
+                key = tuple(ids[c][row] for c in id_columns)
+                if component is None or key[0] == component:
+                    where.append((f, rg, r, key, tokens))
                 row += 1
     if not where:
         raise SourceError(folder, f"no rows of component {component!r} in the {split} split")
@@ -91,10 +100,13 @@ def _from_parquet(folder: Path, split: str, component: str | None, n: int, seed:
     picks = rng.choice(len(where), size=min(n, len(where)), replace=False)
     samples = []
     for i in picks:
-        f, rg, r = where[i]
-        table = pq.ParquetFile(files[f]).read_row_group(rg).slice(r, 1)
-        ids = {k: table.column(k)[0].as_py() for k in ("source_dataset", "session_id", "segment_id")}
-        samples.append(Sample(_title(ids), _list_to_array(table.column("spike_counts"))))
+        f, rg, r, key, tokens = where[i]
+        counts = read_segment(store, *key, tokens=tokens) if store is not None else None
+        if counts is None:
+            table = pq.ParquetFile(files[f]).read_row_group(rg).slice(r, 1)
+            counts = _list_to_array(table.column("spike_counts"))
+        title = _title({"source_dataset": key[0], "session_id": key[2], "segment_id": key[3]})
+        samples.append(Sample(title, counts))
     return samples
 
 
@@ -156,6 +168,7 @@ def sample_segments(
     seed: int = 0,
     split: str = "train",
     prefer: str = "parquet",
+    store: str | os.PathLike[str] | None = None,
 ) -> list[Sample]:
     """Draw ``n`` distinct random segments from a build, a hub folder or a hub repo id.
 
@@ -170,6 +183,10 @@ def sample_segments(
         ``OUT/components/<component>`` (or its zarr when ``prefer="zarr"``).
     prefer
         ``"parquet"`` or ``"zarr"``: which copy of a build to read.
+    store
+        The build folder a hub folder was exported from: rows whose segment is
+        stored there are read from zarr (no parquet decode). A build's own
+        folders use the build's store.
 
     Raises
     ------
@@ -178,13 +195,14 @@ def sample_segments(
     """
     path = Path(source)
     if path.is_dir():
+        store = Path(store) if store is not None else None
         if (path / "data").is_dir():
-            return _from_parquet(path, split, component, n, seed)
+            return _from_parquet(path, split, component, n, seed, store)
         comp_dir = path / "components" / (component or "")
         if prefer == "parquet" and component and (comp_dir / "data").is_dir():
-            return _from_parquet(comp_dir, split, None, n, seed)
+            return _from_parquet(comp_dir, split, None, n, seed, store or path)
         if prefer == "parquet" and not component and (path / "corpus" / "data").is_dir():
-            return _from_parquet(path / "corpus", split, None, n, seed)
+            return _from_parquet(path / "corpus", split, None, n, seed, store or path)
         if (path / "zarr").is_dir():
             return _from_zarr(path, component, n, seed)
         raise SourceError(path, "neither a build (zarr/, components/, corpus/) nor a hub folder (data/)")
@@ -263,6 +281,7 @@ def show(
     split: str = "train",
     prefer: str = "parquet",
     dpi: int = 100,
+    store: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Draw ``n`` random segments of ``source`` and save the figure to ``out`` (png/jpg by suffix).
 
@@ -272,15 +291,22 @@ def show(
     --------
     >>> show("demo-out", "xiao.png", component="xiao", n=4)  # doctest: +SKIP
     """
-    samples = sample_segments(source, component=component, n=n, seed=seed, split=split, prefer=prefer)
+    samples = sample_segments(
+        source, component=component, n=n, seed=seed, split=split, prefer=prefer, store=store
+    )
     return _save(plot_rasters(samples, dpi=dpi), Path(out))
 
 
 def write_raster(
-    folder: str | os.PathLike[str], out: str | os.PathLike[str], *, n: int = 6, seed: int = 0
+    folder: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    n: int = 6,
+    seed: int = 0,
+    store: str | os.PathLike[str] | None = None,
 ) -> Path:
     """The raster of a hub folder's train split, saved for its dataset card."""
-    return show(folder, out, n=n, seed=seed)
+    return show(folder, out, n=n, seed=seed, store=store)
 
 
 def _save(fig, out: Path) -> Path:

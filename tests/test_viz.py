@@ -69,6 +69,41 @@ def test_component_from_parquet_and_zarr_agree(built):
         np.testing.assert_array_equal(s.counts, by_title[s.title])
 
 
+def test_rows_of_a_build_are_read_from_its_store(built, tmp_path):
+    # a build's folders read a sampled row from its zarr chunk; a bare hub folder
+    # decodes parquet: the same rows and counts either way
+    _, out, _ = built
+    folder = out / "components" / "xiao"
+    via_store = viz.sample_segments(folder, n=4, seed=1, store=out)
+    via_parquet = viz.sample_segments(folder, n=4, seed=1)
+    assert [s.title for s in via_store] == [s.title for s in via_parquet]
+    for a, b in zip(via_store, via_parquet, strict=True):
+        np.testing.assert_array_equal(a.counts, b.counts)
+    # the store is really read: a copy whose parquet counts are all zero still draws the real ones
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from neuralbench.shards import open_parquet
+
+    copy = tmp_path / "xiao"
+    (copy / "data").mkdir(parents=True)
+    for shard in sorted((folder / "data").glob("train-*.parquet")):
+        table = pq.read_table(shard)
+        with open_parquet(copy / "data" / shard.name) as writer:
+            for r in range(table.num_rows):
+                row = table.slice(r, 1)
+                units = row.column("spike_counts").combine_chunks()
+                bins = units.values
+                zeros = pa.array(np.zeros(len(bins.values), dtype=np.uint8))
+                blank = pa.ListArray.from_arrays(units.offsets, pa.ListArray.from_arrays(bins.offsets, zeros))
+                writer.write_table(row.set_column(0, "spike_counts", blank), row_group_size=1)
+    assert all(s.counts.max() == 0 for s in viz.sample_segments(copy, n=4, seed=1))
+    from_store = viz.sample_segments(copy, n=4, seed=1, store=out)
+    for a, b in zip(from_store, via_parquet, strict=True):
+        np.testing.assert_array_equal(a.counts, b.counts)
+    assert any(s.counts.max() > 0 for s in from_store)
+
+
 def test_zarr_samples_know_their_bin_width(built):
     _, out, _ = built
     samples = viz.sample_segments(out, component="rajalingham", n=2, prefer="zarr")
