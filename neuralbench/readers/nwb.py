@@ -79,7 +79,6 @@ class NwbUnitsReader(Reader):
             n_units = len(ends)
             if n_units == 0:
                 raise ReaderError(path, f"units table /{group} has no units")
-            starts = np.concatenate([[0], ends[:-1]])
             t_min, t_max, n_nan, unsorted = _scan_units(st, ends)
             if t_min == -np.inf or t_max == np.inf:
                 raise ReaderError(path, f"{st.name} holds infinite spike times")
@@ -96,7 +95,7 @@ class NwbUnitsReader(Reader):
             n_bins = count_bins(t0, t_max, bin_size_s)
             bounds = segment_bounds(n_units, n_bins, max_tokens)
             blocks = merge_blocks(bounds, n_units, BLOCK_TOKENS)
-            cuts = _block_offsets(st, ends, unsorted, t0, bin_size_s, blocks)
+            lo, hi = _block_ranges(st, ends, unsorted, t0, bin_size_s, blocks)
         if n_nan:
             logger.warning("%s: %d NaN spike times ignored", path, n_nan)
         if n_before:
@@ -104,7 +103,7 @@ class NwbUnitsReader(Reader):
         if unsorted.any():
             logger.warning("%s: spike times of %d units are not sorted", path, np.count_nonzero(unsorted))
         block = reader_call(_units_block, path, group, t0=t0, bin_size_s=bin_size_s, n_bins=n_bins)
-        args = [(cuts[:, i], cuts[:, i + 1], starts, ends, unsorted) for i in range(len(blocks))]
+        args = [(lo[:, i], hi[:, i]) for i in range(len(blocks))]
         attrs = {
             "bin_size_s": bin_size_s,
             "t0_s": t0,
@@ -171,54 +170,70 @@ def _count_below(st, ends: np.ndarray, t0: float) -> int:
 
 
 def _scan_units(st, ends: np.ndarray) -> tuple[float, float, int, np.ndarray]:
-    """One pass over the spike times: min, max, NaN count, and which units are unsorted."""
+    """One pass over the spike times: min, max, NaN count, and which units are unsorted.
+
+    No unit index per spike: a decrease inside a step is within a unit unless the
+    later spike starts a unit, and only the (few) decreases and NaNs are looked up.
+    """
     n = int(ends[-1]) if ends.size else 0
     t_min, t_max, n_nan = np.inf, -np.inf, 0
     unsorted = np.zeros(len(ends), dtype=bool)
-    prev_last, prev_unit = None, -1
+    prev_last = None
     for c0 in range(0, n, _SCAN):
         c1 = min(c0 + _SCAN, n)
         t = np.asarray(st[c0:c1], dtype=np.float64)
-        unit = np.searchsorted(ends, np.arange(c0, c1), side="right")
-        nan = np.isnan(t)
-        if nan.any():
-            n_nan += int(nan.sum())
-            unsorted[np.unique(unit[nan])] = True
-        if (~nan).any():
+        nan = np.flatnonzero(np.isnan(t))
+        if nan.size:
+            n_nan += int(nan.size)
+            unsorted[np.searchsorted(ends, nan + c0, side="right")] = True
+        if nan.size < t.size:
             t_min = min(t_min, float(np.nanmin(t)))
             t_max = max(t_max, float(np.nanmax(t)))
-        down = np.flatnonzero((np.diff(t) < 0) & (unit[1:] == unit[:-1]))
-        unsorted[unit[down]] = True
-        if prev_last is not None and prev_unit == unit[0] and t[0] < prev_last:
-            unsorted[unit[0]] = True
-        prev_last, prev_unit = t[-1], unit[-1]
+        later = np.flatnonzero(np.diff(t) < 0) + (c0 + 1)  # positions of spikes earlier than the one before
+        if prev_last is not None and t[0] < prev_last:
+            later = np.concatenate([[c0], later])
+        prev_last = t[-1]
+        later = later[~_starts_unit(ends, later)]
+        unsorted[np.searchsorted(ends, later, side="right")] = True
     return t_min, t_max, n_nan, unsorted
 
 
-def _block_offsets(st, ends, unsorted, t0, bin_size_s, blocks) -> np.ndarray:
-    """For each unit, the offset in ``spike_times`` where each block starts.
+def _starts_unit(ends: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Whether each position in ``spike_times`` is the first spike of a unit (the end of another)."""
+    i = np.minimum(np.searchsorted(ends, positions), len(ends) - 1)
+    return ends[i] == positions
 
-    A sorted unit's spikes of block ``i`` are ``[cuts[u, i], cuts[u, i+1])``; an
-    unsorted unit is read whole by every block (and filtered there).
+
+def _block_ranges(st, ends, unsorted, t0, bin_size_s, blocks) -> tuple[np.ndarray, np.ndarray]:
+    """What each block reads of each unit: ``spike_times[lo[u, i]:hi[u, i]]``.
+
+    A sorted unit's spikes of block ``i`` lie between its offsets at the block's
+    edges, found by a binary search of the edges in the unit's part of every
+    step; an unsorted unit is read whole by every block (and filtered there).
     """
     n_units = len(ends)
     starts = np.concatenate([[0], ends[:-1]])
     edges = arange_edges(t0, bin_size_s, np.array([b[0] for b in blocks][1:], dtype=np.int64))
     k = len(blocks)
-    below = np.zeros((n_units, k), dtype=np.int64)  # spikes of unit u before block i+1 starts
-    n = int(ends[-1]) if ends.size else 0
+    before = np.zeros((n_units, k - 1), dtype=np.int64)  # spikes of unit u before edge i
+    n = int(ends[-1]) if ends.size and k > 1 else 0  # one block: nothing to search
     for c0 in range(0, n, _SCAN):
         c1 = min(c0 + _SCAN, n)
         t = np.asarray(st[c0:c1], dtype=np.float64)
-        unit = np.searchsorted(ends, np.arange(c0, c1), side="right")
-        slot = np.searchsorted(edges, t, side="right")  # block index of each spike
-        below += np.bincount(unit * k + slot, minlength=n_units * k).reshape(n_units, k)
+        first, last = np.searchsorted(ends, [c0, c1 - 1], side="right")
+        for u in range(int(first), int(last) + 1):
+            if unsorted[u]:
+                continue
+            lo, hi = max(starts[u], c0) - c0, min(ends[u], c1) - c0
+            if hi > lo:
+                before[u] += np.searchsorted(t[lo:hi], edges, side="left")
     cuts = np.empty((n_units, k + 1), dtype=np.int64)
     cuts[:, 0] = starts
-    cuts[:, 1:] = starts[:, None] + np.cumsum(below, axis=1)
-    cuts[unsorted, :-1] = starts[unsorted, None]
-    cuts[unsorted, 1:] = ends[unsorted, None]
-    return cuts
+    cuts[:, 1:-1] = starts[:, None] + before
+    cuts[:, -1] = ends
+    lo, hi = cuts[:, :-1].copy(), cuts[:, 1:].copy()
+    lo[unsorted], hi[unsorted] = starts[unsorted, None], ends[unsorted, None]
+    return lo, hi
 
 
 def _units_block(
@@ -228,9 +243,6 @@ def _units_block(
     stop: int,
     lo: np.ndarray,
     hi: np.ndarray,
-    unit_starts: np.ndarray,
-    unit_ends: np.ndarray,
-    unsorted: np.ndarray,
     *,
     t0: float,
     bin_size_s: float,

@@ -54,6 +54,26 @@ def test_units_block_bins_groups_of_units(raw_tree, monkeypatch, budget):
     assert np.array_equal(counts.data.compute(scheduler="synchronous"), ref)
 
 
+def test_unsorted_unit_across_blocks_keeps_every_spike(tmp_path, monkeypatch):
+    # an unsorted unit is read whole by every block; each block keeps its own bins
+    import neuralbench.readers.nwb as nwb_reader
+    from neuralbench.synth import new_nwbfile
+
+    monkeypatch.setattr(nwb_reader, "BLOCK_TOKENS", 2_000)  # blocks of one small segment
+
+    rng = np.random.default_rng(5)
+    trains = [rng.uniform(0, 100, 400), np.sort(rng.uniform(0, 100, 300))]  # unit 0 unsorted
+    nwb = new_nwbfile("unsorted", "M")
+    for t in trains:
+        nwb.add_unit(spike_times=t)
+    with NWBHDF5IO(str(tmp_path / "u.nwb"), "w") as io:
+        io.write(nwb)
+    counts = get_reader("nwb-units").open_session(tmp_path / "u.nwb", max_tokens=2_000)
+    assert counts.data.numblocks[1] > 3 and counts.attrs["unsorted_units"] == 1
+    got = counts.data.compute(scheduler="synchronous")  # the session's cluster is not patched
+    assert np.array_equal(got, histogram_counts([np.sort(t) for t in trains]))
+
+
 def test_unit_groups_respect_the_budget():
     from neuralbench.readers.nwb import _unit_groups
 
@@ -122,3 +142,47 @@ def test_not_hdf5_is_a_clear_error(tmp_path):
     empty.touch()
     with pytest.raises(ReaderError, match="empty"):
         get_reader("nwb-units").open_session(empty)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("step", [1, 3, 64])
+def test_scan_and_block_offsets_match_a_per_unit_computation(tmp_path, monkeypatch, seed, step):
+    # the streaming scan (any step size, units crossing steps) against each unit taken whole
+    import h5py
+
+    import neuralbench.readers.nwb as nwb
+    from neuralbench.binning import arange_edges
+
+    rng = np.random.default_rng(seed)
+    trains = []
+    for _ in range(rng.integers(1, 9)):
+        t = np.sort(rng.uniform(-0.5, 20, rng.integers(0, 30)))
+        if t.size > 1 and rng.random() < 0.3:
+            t = t[::-1].copy()
+        if t.size and rng.random() < 0.15:
+            t[rng.integers(t.size)] = np.nan
+        trains.append(t)
+    if not sum(t.size for t in trains):
+        trains[0] = np.array([1.0])
+    with h5py.File(tmp_path / "u.h5", "w") as f:
+        f["spike_times"] = np.concatenate(trains)
+    ends = np.cumsum([t.size for t in trains])
+    monkeypatch.setattr(nwb, "_SCAN", step)
+    with h5py.File(tmp_path / "u.h5", "r") as f:
+        t_min, t_max, n_nan, unsorted = nwb._scan_units(f["spike_times"], ends)
+        blocks = [(0, 300), (300, 700), (700, 1001)]
+        lo, hi = nwb._block_ranges(f["spike_times"], ends, unsorted, 0.0, 0.02, blocks)
+    every = np.concatenate(trains)
+    assert n_nan == np.isnan(every).sum()
+    assert (t_min, t_max) == (np.nanmin(every), np.nanmax(every))
+    want = [bool(np.isnan(t).any() or (np.diff(t) < 0).any()) for t in trains]
+    assert unsorted.tolist() == want
+    edges = arange_edges(0.0, 0.02, np.array([300, 700]))
+    start = 0
+    for u, t in enumerate(trains):
+        if not want[u]:
+            cuts = [start, *(start + np.searchsorted(t, edges)), start + t.size]
+            assert lo[u].tolist() == cuts[:-1] and hi[u].tolist() == cuts[1:]
+        else:  # read whole by every block
+            assert lo[u].tolist() == [start] * 3 and hi[u].tolist() == [start + t.size] * 3
+        start += t.size
