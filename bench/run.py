@@ -4,8 +4,9 @@ Writes (or reuses) a synthetic raw tree of about ``--tokens`` tokens in the
 layouts of xiao, neupane-ppc, willett, churchland and h2 (bench/tree.py), runs
 the baseline (bench/baseline.py, in a subprocess) and ``build_all`` on a fresh
 LocalCluster of 1 and of 2 single-threaded worker processes, each ``--repeats``
-times, and prints a markdown table of medians: wall time, tokens/s, spikes/s in
-binning, peak RSS per worker, ratio to the baseline, scaling 1 -> 2 workers.
+times and each from a warm page cache, and prints a markdown table of medians:
+wall time, tokens/s, spikes/s in binning, peak RSS per worker, ratio to the
+baseline, scaling 1 -> 2 workers.
 The kernels' microbenchmarks (bench/micro.py) follow.
 
 Run: ``python bench/run.py [--tokens 1e9] [--repeats 1] [--work DIR]``.
@@ -111,6 +112,21 @@ def _digests(raw: Path, record: bool) -> str:
     return f"recorded for {len(files)} files ({time.perf_counter() - t0:.0f} s, as at download time)"
 
 
+def warm_cache(raw: Path) -> None:
+    """Read every raw file once, untimed, so that every build starts from the same page cache.
+
+    Without it the order decides: a build that follows another one's output
+    writes finds part of the raw tree evicted and reads it from disk.
+    """
+    t0 = time.perf_counter()
+    for path in sorted(raw.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as f:
+                while f.read(16 << 20):
+                    pass
+    print(f"  (page cache warmed: {time.perf_counter() - t0:.1f} s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=float, default=1e9)
@@ -135,9 +151,11 @@ def main() -> None:
     print(f"digests: {_digests(raw, args.recorded_digests)}")
     base, ours = [], {n: [] for n in args.workers}
     for rep in range(args.repeats):
+        warm_cache(raw)
         base.append(run_baseline(raw, args.work / "baseline-out"))
         print(f"baseline run {rep}: {base[-1]['wall_s']:.1f} s")
         for n in args.workers:
+            warm_cache(raw)
             res = measure.build(raw, args.work / f"out-{n}", n)
             if not res["ok"]:
                 raise SystemExit(f"build on {n} workers failed: see {args.work / f'out-{n}' / 'report.json'}")
