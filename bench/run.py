@@ -113,18 +113,20 @@ def _digests(raw: Path, record: bool) -> str:
 
 
 def warm_cache(raw: Path) -> None:
-    """Read every raw file once, untimed, so that every build starts from the same page cache.
+    """Flush dirty pages and read every raw file once, untimed: every build starts alike.
 
-    Without it the order decides: a build that follows another one's output
-    writes finds part of the raw tree evicted and reads it from disk.
+    Without it the order decides: a build that follows another one finds the
+    kernel still writing that build's output back to disk, or part of the raw
+    tree evicted.
     """
     t0 = time.perf_counter()
+    os.sync()
     for path in sorted(raw.rglob("*")):
         if path.is_file():
             with open(path, "rb") as f:
                 while f.read(16 << 20):
                     pass
-    print(f"  (page cache warmed: {time.perf_counter() - t0:.1f} s)")
+    print(f"  (synced, page cache warmed: {time.perf_counter() - t0:.1f} s)")
 
 
 def main() -> None:
