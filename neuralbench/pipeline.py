@@ -35,6 +35,7 @@ from neuralbench.errors import NeuralbenchError, SourceError
 from neuralbench.session import SessionRef, find_sessions, open_session
 from neuralbench.shards import DEFAULT_SHARD_BYTES
 from neuralbench.sources.local import list_files
+from neuralbench.workers import MallocThresholds
 
 __all__ = ["REPORT", "build_all", "resolve_components"]
 
@@ -98,6 +99,7 @@ def build_all(
         client = make_client("local")
     logger.info("dask dashboard: %s", client.dashboard_link)
     try:
+        client.register_plugin(MallocThresholds())  # idempotent: a plugin of that name is replaced
         fetch_errors = _download(client, raw_root, names) if download else {}
         build = _Build(client, raw_root, out_dir, progress)
         report = build.run([get_recipe(n) for n in names])
