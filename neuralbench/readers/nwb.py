@@ -17,7 +17,7 @@ import xarray as xr
 from neuralbench.binning import COUNT_DTYPE, arange_edges, bin_spike_times, count_bins
 from neuralbench.errors import ReaderError
 from neuralbench.readers._dense import DenseReader
-from neuralbench.readers._h5 import get_node, open_h5
+from neuralbench.readers._h5 import get_node, open_h5, slice_reader
 from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
 from neuralbench.segments import MAX_TOKENS, segment_bounds
 
@@ -260,7 +260,7 @@ def _units_block(
     groups = _unit_groups(sizes, _READ_SPIKES)
     buf = np.empty(int(min(sizes.sum(), max(_READ_SPIKES, sizes.max(initial=0)))), dtype=np.float64)
     with open_h5(path) as f:
-        st = get_node(f, f"{group}/spike_times", "spike_times column")
+        st = slice_reader(f, f"{group}/spike_times", "spike_times column")
         for u0, u1 in groups:
             offsets = np.concatenate([[0], np.cumsum(sizes[u0:u1])])
             for u in range(u0, u1):

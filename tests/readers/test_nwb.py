@@ -186,3 +186,23 @@ def test_scan_and_block_offsets_match_a_per_unit_computation(tmp_path, monkeypat
         else:  # read whole by every block
             assert lo[u].tolist() == [start] * 3 and hi[u].tolist() == [start + t.size] * 3
         start += t.size
+
+
+def test_slice_reader_drops_the_chunk_cache_only_for_unfiltered_chunks(tmp_path):
+    import h5py
+
+    from neuralbench.readers._h5 import slice_reader
+
+    data = np.arange(100_000, dtype=np.float64)
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f.create_dataset("plain", data=data, chunks=(50_000,))
+        f.create_dataset("gzip", data=data, chunks=(50_000,), compression="gzip")
+        f.create_dataset("contiguous", data=data)
+    with h5py.File(tmp_path / "d.h5", "r") as f:
+        caches = {}
+        for name in ("plain", "gzip", "contiguous"):
+            ds = slice_reader(f, name, "dataset")
+            assert np.array_equal(ds[1234:5678], data[1234:5678])
+            caches[name] = ds.id.get_access_plist().get_chunk_cache()[1]
+    assert caches["plain"] == 0  # no cache: ~7x faster small slices of big chunks
+    assert caches["gzip"] > 0 and caches["contiguous"] > 0
