@@ -1,18 +1,20 @@
 """Peak memory of each task type, alone, in a fresh process per measurement.
 
 Each measurement is a child process (``python bench/memory.py --child TASK ...``)
-that imports what the workers import, takes its RSS as "idle", runs one task
-function directly (no dask, no cluster) and reports ``ru_maxrss - idle`` (the
-kernel's high-water mark: nothing is missed between samples) and a psutil
-sample every 5 ms as a check. The parent repeats each and prints medians.
+that imports what the workers import and sets the malloc thresholds a build's
+workers get, takes its RSS as "idle", runs one task function directly (no dask,
+no cluster) and reports ``ru_maxrss - idle`` (the kernel's high-water mark:
+nothing is missed between samples), a psutil sample every 5 ms as a check, and
+the peak of a second run of the same task ("warm"). The parent repeats each
+and prints medians.
 
 Tasks (inputs are the trees of ``bench/run.py`` / ``bench/scaling.py``):
 
 - ``dense``: one 10 M-token block of a xiao raster (``_dense_block``), then its
   ``_write_block`` into a zarr array (saturate + write + sum), as one task does.
-- ``units``: ``open_session`` of a neupane-ppc units table, then block 0 and
-  ``_write_block``; the peak is taken after ``open_session`` (reset with
-  ``--blocks``: all blocks in a row, to see whether the peak grows with the session).
+- ``units``: block 0 of a neupane-ppc units table and its ``_write_block``
+  (``--blocks all``: every block in a row, to see whether the peak grows with
+  the session); ``units-open``: that table's ``open_session`` (the scan).
 - ``parquet-write`` / ``parquet-read``: one 10 M-token segment row written with
   the shard writer's options, or read back with ``read_row_group`` (variants by
   ``--variant``).
@@ -75,6 +77,9 @@ def _warm() -> None:
     import neuralbench.merge  # noqa: F401
     import neuralbench.readers  # noqa: F401
     import neuralbench.session  # noqa: F401
+    from neuralbench.workers import set_malloc_thresholds
+
+    set_malloc_thresholds()  # as build_all sets them in its workers
 
 
 def _segment(units: int = 100, bins: int = 100_000):
@@ -154,12 +159,18 @@ def _task(args: argparse.Namespace, work: Path):
             _write_block(block, target, 0)
 
         return dense, extra
-    if args.task == "units":
+    if args.task in ("units", "units-open"):
         from neuralbench.readers import get_reader
         from neuralbench.store import _write_block, create_partial
 
+        def open_session():
+            return get_reader("nwb-units").open_session(args.raw_units, group="processing/ecephys/units")
+
+        if args.task == "units-open":  # the scan of the spike times, a task of its own in a build
+            return open_session, extra
+        arr = open_session()  # before idle is taken: only the block tasks are measured
+
         def units() -> None:
-            arr = get_reader("nwb-units").open_session(args.raw_units, group="processing/ecephys/units")
             chunks = arr.data.chunks[1]
             target = create_partial(work, "x", "s", "p", arr.shape, chunks[0])
             n = len(chunks) if args.blocks == "all" else 1
@@ -246,7 +257,9 @@ def main() -> None:
     p.add_argument("--variant", default="")
     p.add_argument("--tmp", default=None)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--tasks", nargs="*", default=["dense", "units", "parquet-write", "parquet-read"])
+    p.add_argument(
+        "--tasks", nargs="*", default=["dense", "units", "units-open", "parquet-write", "parquet-read"]
+    )
     p.add_argument("--variants", nargs="*", default=[""])
     p.add_argument("--env", nargs="*", default=[], help="KEY=VALUE for the children")
     args = p.parse_args()
