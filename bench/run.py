@@ -137,10 +137,11 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("bench-work"))
     ap.add_argument("--json", type=Path, default=None, help="also write every measurement here")
     ap.add_argument(
-        "--recorded-digests",
+        "--hash-raw",
         action="store_true",
-        help="record each raw file's sha256 beside it first, as `neuralbench download` does after "
-        "verifying it, so the build does not hash the files (default: no records, the build hashes)",
+        help="leave no digest records beside the raw files, so the build hashes every file, as it "
+        "must for a tree it did not download (default: record each file's sha256 first, as "
+        "`neuralbench download` does after verifying it; the baseline hashes nothing either way)",
     )
     args = ap.parse_args()
     raw = args.work / "raw"
@@ -150,7 +151,7 @@ def main() -> None:
     print(f"tree: {total:.2f} B tokens in {raw} ({time.perf_counter() - t0:.0f} s)")
     for p in plans:
         print(f"  {p.name}: {p.sessions} sessions of {p.units} units x {p.bins} bins")
-    print(f"digests: {_digests(raw, args.recorded_digests)}")
+    print(f"digests: {_digests(raw, not args.hash_raw)}")
     base, ours = [], {n: [] for n in args.workers}
     for rep in range(args.repeats):
         warm_cache(raw)
