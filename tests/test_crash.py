@@ -197,8 +197,17 @@ def test_disk_full_then_rerun(crash_raw, reference, tmpfs, cluster_client):
     report = build_all(crash_raw, out, only=COMPONENTS.split(","), client=cluster_client)
     assert not report["ok"]
     errors = [s["error"] for s in report["sessions"] if s["error"]]
-    errors += [c["error"] for c in report["components"].values() if c.get("error")]
-    errors += [report["corpus"]["error"]] if "error" in report["corpus"] else []
+    for name, comp in report["components"].items():
+        statuses = [s["status"] for s in report["sessions"] if s["component"] == name]
+        if comp.get("error") == "no session was built":  # true only when the disk took them all
+            assert statuses and set(statuses) == {"failed"}
+        elif comp.get("error"):
+            errors.append(comp["error"])
+    corpus = report["corpus"].get("error")
+    if corpus == "no component was built":  # true only when no component got its rows written
+        assert not [c for c in report["components"].values() if c.get("rows")]
+    elif corpus is not None:
+        errors.append(corpus)
     assert errors and all("No space left on device [Errno 28]" in e for e in errors), errors
     assert not [p for p in out.rglob("*") if ".partial" in p.name]
     subprocess.run(["mount", "-o", "remount,size=64m", str(tmpfs)], check=True)
