@@ -252,4 +252,5 @@ def _fingerprint(out_dir, name: str, subject: str, session: str) -> list[Any]:
         attrs.get("source_sha256"),
         attrs.get("recipe_token"),
         attrs.get("tokens"),
+        attrs.get("reader_version", 1),
     ]

@@ -32,6 +32,7 @@ from neuralbench import __version__, export, merge, store
 from neuralbench.catalog import MERGE_ORDER, RECIPES, Recipe, get_recipe
 from neuralbench.cluster import make_client, release
 from neuralbench.errors import NeuralbenchError, SourceError
+from neuralbench.readers import get_reader
 from neuralbench.session import SessionRef, find_sessions, open_session
 from neuralbench.shards import DEFAULT_SHARD_BYTES
 from neuralbench.sources.local import list_files
@@ -277,6 +278,8 @@ class _Build:
         attrs = store.session_attrs(self.out, recipe.name, ref.subject_id, ref.session_id)
         if not attrs or attrs.get("recipe_token") != recipe.token():
             return False
+        if attrs.get("reader_version", 1) != get_reader(recipe.reader).version:
+            return False  # stored by a reader since fixed
         try:
             size = (self.raw / recipe.name / ref.source_file).stat().st_size
         except OSError:

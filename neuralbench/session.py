@@ -56,6 +56,7 @@ def open_session(recipe: Recipe, raw_root: str | os.PathLike[str], ref: SessionR
         recipe=recipe.name,
         recipe_token=recipe.token(),
         reader=recipe.reader,
+        reader_version=get_reader(recipe.reader).version,
         fixes=list(recipe.fixes),
         neuralbench_version=__version__,
     )

@@ -164,3 +164,21 @@ def test_bad_file_fails_alone(raw_tree, cluster_client, tmp_path):
     assert sum(s["status"] == "built" for s in report["sessions"]) == 2
     ds = load_dataset(str(tmp_path / "out" / "components" / "h2"), split="train")
     assert len(ds) == 2
+
+
+def test_sessions_of_an_older_reader_version_are_rebuilt(raw_tree, cluster_client, tmp_path, monkeypatch):
+    # a reader fix raises its version: sessions stored by the old one are not kept as done
+    import shutil
+
+    from neuralbench.readers.nwb import NwbTimeSeriesReader
+
+    raw = tmp_path / "raw"
+    shutil.copytree(raw_tree / "h2", raw / "h2")
+    out = tmp_path / "out"
+    first = build_all(raw, out, client=cluster_client)
+    assert {s["status"] for s in first["sessions"]} == {"built"}
+    assert {s["status"] for s in build_all(raw, out, client=cluster_client)["sessions"]} == {"skipped"}
+    monkeypatch.setattr(NwbTimeSeriesReader, "version", NwbTimeSeriesReader.version + 1)
+    again = build_all(raw, out, client=cluster_client)
+    assert {s["status"] for s in again["sessions"]} == {"built"}
+    assert again["corpus"]["rows"] == first["corpus"]["rows"]

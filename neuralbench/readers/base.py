@@ -33,6 +33,9 @@ class Reader:
     name: ClassVar[str]
     suffixes: ClassVar[tuple[str, ...]]
     description: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    """Raised when a change alters the counts the reader returns for some file: sessions
+    stored by an older version are rebuilt (and re-exported) by the next build."""
 
     def guess_can_open(self, path: str | os.PathLike[str]) -> bool:
         return os.fspath(path).lower().endswith(self.suffixes)

@@ -42,6 +42,7 @@ class NwbUnitsReader(Reader):
     name = "nwb-units"
     suffixes = (".nwb",)
     description = "NWB Units table: spike times per unit, binned as the published histogram"
+    version = 2  # 2: unsorted units keep their spikes in every block, not only the first
 
     def open_session(
         self,
