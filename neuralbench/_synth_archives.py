@@ -69,10 +69,13 @@ def write_mat73(path: Path, arrays: dict[str, np.ndarray], cells: dict | None = 
 
 
 def _savemat(path: Path, content: dict) -> Path:
+    """scipy's ``savemat``, its header's creation time replaced: same seed, same bytes."""
     from scipy.io import savemat
 
     tmp = _partial(path)
     savemat(tmp, content)
+    with open(tmp, "r+b") as fh:  # the 116-byte text at the start of a MAT v5 file
+        fh.write(b"MATLAB 5.0 MAT-file, written by neuralbench.synth".ljust(116, b" "))
     tmp.replace(path)
     return path
 

@@ -197,18 +197,13 @@ def _h2(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
 
 
 def _willett(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
-    from scipy.io import savemat
-
     out = []
     for folder, stem in [("diagnosticBlocks", "t12.2022.05.05"), ("sentences", "t12.2022.05.05")]:
         n_bins = int(scale.seconds / 0.02)
         tx1 = rng.poisson(scale.rate_hz * 0.02, (n_bins, 256)).astype(np.float64)
         path = root / folder / f"{stem}.mat"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial.mat")
-        savemat(tmp, {"tx1": tx1, "blockNum": np.ones((n_bins, 1))})
-        tmp.replace(path)
-        out.append(path)
+        out.append(_archives._savemat(path, {"tx1": tx1, "blockNum": np.ones((n_bins, 1))}))
     return out
 
 
