@@ -255,9 +255,14 @@ def iter_segments(
 ) -> Iterator[tuple[str, np.ndarray]]:
     """``(segment_id, counts)`` of a stored session, reading one segment at a time."""
     arr = zarr.open_array(str(component_path(out_dir, name) / subject / session), mode="r")
-    bounds = arr.attrs.get("segment_bins") or [[0, arr.shape[1]]]
-    for seg_id, (start, stop) in zip(segment_ids(len(bounds)), bounds, strict=True):
+    for seg_id, (start, stop) in _segment_spans(arr).items():
         yield seg_id, np.asarray(arr[:, start:stop])
+
+
+def _segment_spans(arr: zarr.Array) -> dict[str, tuple[int, int]]:
+    """Segment id -> its bins ``(start, stop)`` in a stored session (one segment when unsplit)."""
+    bounds = arr.attrs.get("segment_bins") or [[0, arr.shape[1]]]
+    return {seg_id: (int(a), int(b)) for seg_id, (a, b) in zip(segment_ids(len(bounds)), bounds, strict=True)}
 
 
 def read_segment(
@@ -279,11 +284,10 @@ def read_segment(
     if not (path / "zarr.json").exists():
         return None
     arr = zarr.open_array(str(path), mode="r")
-    bounds = arr.attrs.get("segment_bins") or [[0, arr.shape[1]]]
-    ids = segment_ids(len(bounds))
-    if segment_id not in ids:
+    span = _segment_spans(arr).get(segment_id)
+    if span is None:
         return None
-    start, stop = bounds[ids.index(segment_id)]
+    start, stop = span
     if tokens is not None and arr.shape[0] * (stop - start) != tokens:
         return None
     return np.asarray(arr[:, start:stop])

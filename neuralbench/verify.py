@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
-import zarr
 
 from neuralbench import store
 from neuralbench.export import COMPONENTS_DIR, STAGING_DIR, component_dir, read_manifest
@@ -184,14 +183,11 @@ def _check_rows(result, out, name, folder, ok, digests, values) -> tuple[int, in
 def _compare_chunk(result, out, key: _Key, segment_id: str, counts: np.ndarray, path: Path) -> None:
     if store.session_attrs(out, *key) is None:
         return  # named already: the session has no array
-    arr = zarr.open_array(str(store.component_path(out, key[0]) / key[1] / key[2]), mode="r")
-    bounds = arr.attrs.get("segment_bins") or [[0, arr.shape[1]]]
-    try:
-        start, stop = bounds[segment_ids(len(bounds)).index(segment_id)]
-    except ValueError:
+    stored = store.read_segment(out, *key, segment_id)
+    if stored is None:
         result.add(path, f"{key[1]}/{key[2]} has no {segment_id} in the zarr store")
         return
-    if not np.array_equal(np.asarray(arr[:, start:stop]), counts):
+    if not np.array_equal(stored, counts):
         result.add(path, f"{key[1]}/{key[2]} {segment_id} differs from its zarr chunk")
 
 
