@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -180,16 +182,25 @@ def test_downloads_run_on_a_dask_client(archive, real_data, tmp_path):
     assert __import__("os").getpid() not in worker_pids  # the bytes came through workers
 
 
-def test_streaming_a_dandi_asset_matches_the_local_file(archive, real_data, tmp_path):
+def _read_session(path: str) -> np.ndarray:
     from neuralbench.readers import get_reader
 
+    return get_reader("nwb-units").open_session(path).values
+
+
+def test_streaming_a_dandi_asset_matches_the_local_file(archive, real_data, tmp_path):
     recipe, files, served = _serve(archive, real_data, tmp_path, "churchland", n=1)
     ((rel, url),) = asset_urls(recipe).items()
     local = tmp_path / "local.nwb"
     local.write_bytes(files[rel])
-    reader = get_reader("nwb-units")
-    streamed = reader.open_session(url).values
-    np.testing.assert_array_equal(streamed, reader.open_session(local).values)
+    # The URL is read in a fresh process, never next to the server's threads: h5py holds
+    # its global lock while remfile waits for the server, and a server thread that
+    # happens to garbage-collect an hdmf IO object (left by earlier tests) waits for that
+    # same lock in its __del__ -- a deadlock seen once in CI. A real DANDI server is
+    # another machine, so the reader itself never meets this.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        streamed = pool.submit(_read_session, url).result(timeout=300)
+    np.testing.assert_array_equal(streamed, _read_session(str(local)))
     assert streamed.sum() > 0
     blob = _blob_of(archive, served, rel)
     assert any("Range" in s.headers for s in archive.requests_for(blob))
