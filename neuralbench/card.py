@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,24 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from neuralbench.schema import FEATURES
 
-__all__ = ["FIXES", "RASTER", "build_command", "component_table", "explain_fix", "write_card"]
+__all__ = [
+    "FIXES",
+    "RASTER",
+    "RASTER_ROWS",
+    "RASTER_SEED",
+    "build_command",
+    "component_table",
+    "draw_raster",
+    "explain_fix",
+    "write_card",
+]
 
 logger = logging.getLogger(__name__)
 
 RASTER = "assets/raster.png"
 """Where a card's raster image goes, relative to the folder."""
+RASTER_ROWS, RASTER_SEED = 6, 0
+"""The raster shows this many random train rows, drawn with this seed."""
 
 FIXES: dict[str, str] = {
     "saturate-uint8": "counts above 255 saturate at 255 (the published cast wrapped them modulo 256); "
@@ -173,26 +185,42 @@ counts = np.asarray(row["spike_counts"], dtype=np.uint8)  # (units, time bins)
 ```"""
 
 
+def draw_raster(folder: Path, draw: Callable[[Path], Any]) -> bool:
+    """``draw(folder / RASTER)``; False (with a warning) when the data cannot be pictured.
+
+    A full disk raises, so that the folder fails whole and a rerun redoes it; any
+    other trouble drawing leaves a card without a picture, which is still a card.
+    """
+    try:
+        draw(folder / RASTER)
+    except OSError:
+        raise
+    except Exception as exc:
+        logger.warning("%s: no raster image: %s", folder, exc)
+        return False
+    return True
+
+
 def _raster(folder: Path, store: str | os.PathLike[str] | None) -> list[str]:
-    """Draw ``assets/raster.png`` from the folder's train shards; the markdown that shows it."""
+    """The markdown showing ``assets/raster.png``, drawn from the folder's train shards
+    unless already there (the pipeline draws the corpus' while its shards are written)."""
     if not any((folder / "data").glob("train-*.parquet")):
         return []
-    from neuralbench.viz import write_raster
+    if not (folder / RASTER).exists():
+        from neuralbench.viz import write_raster
 
-    try:
-        write_raster(folder, folder / RASTER, n=6, seed=0, store=store)
-    except OSError:
-        raise  # a full disk fails the folder, so a rerun redoes it whole
-    except Exception as exc:  # data a picture cannot show: the card is still a card
-        logger.warning("%s: no raster image: %s", folder, exc)
-        return []
+        def draw(path: Path) -> None:
+            write_raster(folder, path, n=RASTER_ROWS, seed=RASTER_SEED, store=store)
+
+        if not draw_raster(folder, draw):
+            return []
     return [
         "## A look at the data",
         "",
         f"![Random rows: units (y) by 20 ms time bins (x), darker = more spikes]({RASTER})",
         "",
-        "Random rows (`neuralbench show FOLDER --n 6 --seed 0`); each panel is one segment, "
-        "units on y, time bins on x, darker means more spikes.",
+        f"Random rows (`neuralbench show FOLDER --n {RASTER_ROWS} --seed {RASTER_SEED}`); each panel is "
+        "one segment, units on y, time bins on x, darker means more spikes.",
         "",
     ]
 

@@ -2,13 +2,15 @@
 
 Two steps, so that no task holds a whole component: :func:`export_session` writes
 one session's rows as parquet parts into a staging folder as soon as the session
-is stored; :func:`finalize_component` links the parts of every session, in build
-order, into the component folder with its card and manifest.
+is stored; :func:`assemble_component` links the parts of every session, in build
+order, into the component folder with its manifest; :func:`write_component_card`
+adds the card (:func:`finalize_component` does both).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -26,6 +28,7 @@ from neuralbench.store import iter_segments, session_attrs
 __all__ = [
     "MANIFEST",
     "STAGING_DIR",
+    "assemble_component",
     "component_dir",
     "export_session",
     "finalize_component",
@@ -35,6 +38,7 @@ __all__ = [
     "read_staged",
     "staging_dir",
     "swap_in",
+    "write_component_card",
 ]
 
 logger = logging.getLogger(__name__)
@@ -131,14 +135,32 @@ def finalize_component(
     card: Mapping[str, Any],
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> dict[str, Any]:
+    """:func:`assemble_component`, then :func:`write_component_card`: the serial export's last step.
+
+    The pipeline runs the two as separate tasks, so that the merge starts as soon
+    as the last component is assembled instead of waiting for its card.
+    """
+    manifest = assemble_component(out_dir, name, sessions, max_shard_bytes=max_shard_bytes)
+    write_component_card(out_dir, name, card)
+    return manifest
+
+
+def assemble_component(
+    out_dir: str | os.PathLike[str],
+    name: str,
+    sessions: Sequence[tuple[str, str]],
+    *,
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+) -> dict[str, Any]:
     """Assemble ``OUT/components/<name>/`` from the staged parts of ``sessions``, in order.
 
     Cheap: the parts are hard-linked (copied where links fail) as
-    ``data/train-{i:05d}-of-{N:05d}.parquet``, then the card and manifest are
-    written and the folder swapped in. A session not staged (or staged from other
-    zarr attrs) is exported here first, so this alone is also the serial export.
-    Staged folders of sessions no longer in the component are removed. Nothing is
-    rewritten when the manifest already matches the stored sessions.
+    ``data/train-{i:05d}-of-{N:05d}.parquet``, then the manifest is written and the
+    folder swapped in (its card follows: :func:`write_component_card`). A session
+    not staged (or staged from other zarr attrs) is exported here first, so this
+    alone is also the serial export. Staged folders of sessions no longer in the
+    component are removed. Nothing is rewritten when the manifest already matches
+    the stored sessions.
     """
     final = component_dir(out_dir, name)
     inputs = [_fingerprint(out_dir, name, s, p) for s, p in sessions]
@@ -152,43 +174,54 @@ def finalize_component(
             for s, p in sessions
         ]
         with partial_dir(final) as tmp:
-            done = _assemble(tmp, name, staged, inputs, card, store=out_dir)
+            done = _assemble(tmp, name, staged, inputs)
     else:
         logger.info("%s: parquet is up to date", name)
     _prune_staging(out_dir, name, sessions)
     return done
 
 
-def _assemble(
-    tmp: Path, name: str, staged: list[tuple[Path, dict]], inputs: list, card, *, store
-) -> dict[str, Any]:
-    """Linked shards, card and manifest of a component, written into ``tmp``."""
+def _assemble(tmp: Path, name: str, staged: list[tuple[Path, dict]], inputs: list) -> dict[str, Any]:
+    """Linked shards and manifest of a component, written into ``tmp``."""
     parts = [folder / p for folder, s in staged for p in s["parts"]]
     (tmp / "data").mkdir()
     for i, part in enumerate(parts):
         _link_or_copy(part, tmp / "data" / shard_name("train", i, len(parts)))
-    rows = sum(s["rows"] for _, s in staged)
-    tokens = sum(s["tokens"] for _, s in staged)
-    nbytes = sum(p.stat().st_size for p in parts)
-    summary = dict(card, sessions=len(staged), tokens=tokens)
-    write_card(
-        tmp,
-        title=f"neuralbench component: {name}",
-        summary=card.get("summary", ""),
-        splits={"train": (rows, nbytes)},
-        components=[summary],
-        built_with=card.get("built_with", "neuralbench"),
-        store=store,
-    )
     manifest = {
         "name": name,
-        "rows": rows,
-        "tokens": tokens,
+        "rows": sum(s["rows"] for _, s in staged),
+        "tokens": sum(s["tokens"] for _, s in staged),
         "sessions": len(staged),
         "inputs": inputs,
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
+
+
+def write_component_card(out_dir: str | os.PathLike[str], name: str, card: Mapping[str, Any]) -> Path:
+    """The card (README.md and raster) of the assembled component ``name``, unless it has one.
+
+    An assembled folder is new whenever its data changed, so a card already there
+    describes the data beside it; a card missing (its task was cut short) is
+    written on the next build.
+    """
+    folder = component_dir(out_dir, name)
+    path = folder / "README.md"
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise FileNotFoundError(errno.ENOENT, "component not assembled (no manifest)", str(folder))
+    if path.exists():
+        return path
+    nbytes = sum(p.stat().st_size for p in (folder / "data").glob("train-*.parquet"))
+    return write_card(
+        folder,
+        title=f"neuralbench component: {name}",
+        summary=card.get("summary", ""),
+        splits={"train": (manifest["rows"], nbytes)},
+        components=[dict(card, sessions=manifest["sessions"], tokens=manifest["tokens"])],
+        built_with=card.get("built_with", "neuralbench"),
+        store=out_dir,
+    )
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

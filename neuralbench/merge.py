@@ -3,7 +3,8 @@
 Row order is shuffled, bytes are not held in memory: the merge reads the id
 columns of every component, decides a permutation with ``default_rng(seed)``,
 plans the output shards from the row groups' sizes, then copies one row group
-(one segment) at a time into each shard; the shards can be written in parallel.
+(one segment) at a time into each shard; the shards (and the card's raster) can
+be written in parallel.
 Inside a build, a row's counts are read from its zarr chunk rather than decoded
 from the component's parquet: same values, a third of the cost (bench/README.md).
 """
@@ -25,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from neuralbench.card import write_card
+from neuralbench.card import RASTER_ROWS, RASTER_SEED, draw_raster, write_card
 from neuralbench.export import MANIFEST, open_partial, read_manifest, swap_in
 from neuralbench.schema import segment_table
 from neuralbench.shards import DEFAULT_SHARD_BYTES, open_parquet, plan_shards, shard_name
@@ -36,6 +37,7 @@ __all__ = [
     "Row",
     "SplitBy",
     "discard_plan",
+    "draw_corpus_raster",
     "finalize_merge",
     "merge_components",
     "plan_merge",
@@ -230,24 +232,60 @@ def write_shard(plan: MergePlan, split: str, k: int) -> int:
     Rewrites the file from the start when run again (a retried task). Returns its rows.
     """
     rows = plan.shards[split][k]
-    readers: dict[int, pq.ParquetFile] = {}
+    source = _RowSource(plan)
     with open_parquet(_shard_partial(plan, split, k)) as writer:
         for row in rows:
-            table = _stored_row(plan, row) if plan.store_dir else None
-            if table is None:
-                pf = readers.get(row.file) or readers.setdefault(
-                    row.file, pq.ParquetFile(plan.files[row.file])
-                )
-                table = pf.read_row_group(row.group).slice(row.row, 1)
+            counts = source.stored(row)
+            table = source.parquet(row) if counts is None else segment_table(counts, *row.ids[1:], row.ids[0])
             writer.write_table(table, row_group_size=1)
     return len(rows)
 
 
-def _stored_row(plan: MergePlan, row: Row) -> pa.Table | None:
-    """The row rebuilt from its zarr chunk, or None when the store does not hold that segment."""
-    name, subject, session, seg_id = row.ids
-    counts = read_segment(plan.store_dir, name, subject, session, seg_id, tokens=row.tokens)
-    return None if counts is None else segment_table(counts, subject, session, seg_id, name)
+def draw_corpus_raster(plan: MergePlan) -> bool:
+    """The corpus card's raster, drawn into the partial folder while the shards are written.
+
+    The same rows ``neuralbench show`` picks from the finished folder (the plan's
+    train rows are its rows, in file order), so :func:`finalize_merge` finds the
+    picture there and only writes the text. False when there is nothing to draw.
+    """
+    from neuralbench.viz import list_to_array, pick_rows, segment_sample, write_samples
+
+    rows = [row for shard in plan.shards["train"] for row in shard]
+    if not rows:
+        return False
+    source = _RowSource(plan)
+
+    def draw(path: Path) -> None:
+        samples = []
+        for i in pick_rows(len(rows), RASTER_ROWS, RASTER_SEED):
+            counts = source.stored(rows[i])
+            if counts is None:
+                counts = list_to_array(source.parquet(rows[i]).column("spike_counts"))
+            samples.append(segment_sample(rows[i].ids, counts))
+        path.parent.mkdir(exist_ok=True)  # not parents: a discarded plan's folder stays gone
+        write_samples(samples, path)
+
+    return draw_raster(Path(plan.tmp), draw)
+
+
+class _RowSource:
+    """A plan's rows: counts from their zarr chunks, or a row table from the components' parquet."""
+
+    def __init__(self, plan: MergePlan):
+        self.plan = plan
+        self.files: dict[int, pq.ParquetFile] = {}
+
+    def stored(self, row: Row) -> np.ndarray | None:
+        """The row's counts from the store; None without a store or when it lacks the segment."""
+        if not self.plan.store_dir:
+            return None
+        return read_segment(self.plan.store_dir, *row.ids, tokens=row.tokens)
+
+    def parquet(self, row: Row) -> pa.Table:
+        """The row as a one-row table read from its component's parquet file."""
+        if row.file not in self.files:
+            self.files[row.file] = pq.ParquetFile(self.plan.files[row.file])
+        return self.files[row.file].read_row_group(row.group).slice(row.row, 1)
 
 
 def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> dict[str, Any]:

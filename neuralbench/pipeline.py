@@ -8,9 +8,11 @@ functions into tasks and adds no logic of its own to the data:
 2. ``store.write_blocks`` (one task per time block: bin, saturate, write),
    then ``store.commit_session`` (attrs + rename into place);
 3. ``export.export_session`` per stored session (its parquet parts), then
-   ``export.finalize_component`` once every session of the component is done;
-4. ``merge.plan_merge``, ``merge.write_shard`` per output shard (in parallel), then
-   ``merge.finalize_merge``, over every component folder, in the published order.
+   ``export.assemble_component`` once every session of the component is done,
+   then ``export.write_component_card`` (not waited for: the merge goes on);
+4. ``merge.plan_merge``, ``merge.write_shard`` per output shard and
+   ``merge.draw_corpus_raster`` (in parallel), then ``merge.finalize_merge``,
+   over every component folder, in the published order.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ def build_all(
             report["components"][name]["error"] = text
         corpus = _merge(client, out_dir, seed, test_size, split_by, max_shard_bytes)
         report["corpus"] = corpus
+        build.wait_for_cards()
         store.remove_partials(out_dir)  # whatever a cancelled or repeated task wrote late
     finally:
         if own:
@@ -198,6 +201,7 @@ class _Build:
         self.refs: dict[str, list[SessionRef]] = {}
         self.recipes: dict[str, Recipe] = {}
         self.stage_attrs: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.cards: dict[str, Future] = {}
         self.done = 0
 
     def run(self, recipes: list[Recipe]) -> dict[str, Any]:
@@ -267,6 +271,11 @@ class _Build:
             elif kind == "export":
                 manifest = fut.result()
                 self.components[key[0]].update(rows=manifest["rows"], tokens=manifest["tokens"])
+                # after any task already waiting (the merge's too): nothing waits for a card
+                card = _card_info(self.recipes[key[0]])
+                self.cards[key[0]] = self.client.submit(
+                    export.write_component_card, self.out, key[0], card, priority=-1, pure=False
+                )
             fut.release()
         return {
             "neuralbench_version": __version__,
@@ -351,12 +360,17 @@ class _Build:
         if not ok:
             self.components[name]["error"] = "no session was built"
             return
-        recipe = self.recipes[name]
-        fut = self.client.submit(
-            export.finalize_component, self.out, name, ok, card=_card_info(recipe), pure=False
-        )
+        fut = self.client.submit(export.assemble_component, self.out, name, ok, pure=False)
         self.stage[fut] = ("export", (name, "", ""), None)
         seq.add(fut)
+
+    def wait_for_cards(self) -> None:
+        """Wait for the component cards, which ran beside the merge; a failed one fails its component."""
+        for name, fut in self.cards.items():
+            try:
+                fut.result()
+            except Exception as exc:
+                self.components[name]["error"] = _error_text(exc, export.component_dir(self.out, name))
 
 
 def _entry(ref: SessionRef) -> dict[str, Any]:
@@ -447,6 +461,7 @@ def _merge(client: Client, out_dir: Path, seed, test_size, split_by, max_shard_b
         shards = [
             client.submit(merge.write_shard, plan, split, k, pure=False) for split, k in plan.n_shards()
         ]
+        shards.append(client.submit(merge.draw_corpus_raster, plan, pure=False))
         client.gather(shards)
         return client.submit(merge.finalize_merge, plan, card, pure=False).result()
     except Exception as exc:

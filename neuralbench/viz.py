@@ -33,7 +33,17 @@ import pyarrow.parquet as pq
 from neuralbench.errors import SourceError
 from neuralbench.store import read_segment
 
-__all__ = ["Sample", "plot_rasters", "sample_segments", "show", "write_raster"]
+__all__ = [
+    "Sample",
+    "list_to_array",
+    "pick_rows",
+    "plot_rasters",
+    "sample_segments",
+    "segment_sample",
+    "show",
+    "write_raster",
+    "write_samples",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +66,7 @@ def grid_shape(n: int) -> tuple[int, int]:
     return rows, math.ceil(max(n, 1) / rows)
 
 
-def _list_to_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def list_to_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A one-row ``List(List(uint8))`` column as a ``(units, bins)`` uint8 array."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
@@ -96,18 +106,29 @@ def _from_parquet(
                 row += 1
     if not where:
         raise SourceError(folder, f"no rows of component {component!r} in the {split} split")
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(where), size=min(n, len(where)), replace=False)
     samples = []
-    for i in picks:
+    for i in pick_rows(len(where), n, seed):
         f, rg, r, key, tokens = where[i]
         counts = read_segment(store, *key, tokens=tokens) if store is not None else None
         if counts is None:
             table = pq.ParquetFile(files[f]).read_row_group(rg).slice(r, 1)
-            counts = _list_to_array(table.column("spike_counts"))
-        title = _title({"source_dataset": key[0], "session_id": key[2], "segment_id": key[3]})
-        samples.append(Sample(title, counts))
+            counts = list_to_array(table.column("spike_counts"))
+        samples.append(segment_sample(key, counts))
     return samples
+
+
+def pick_rows(n_rows: int, n: int, seed: int) -> np.ndarray:
+    """Positions of ``min(n, n_rows)`` distinct random rows out of ``n_rows``, in draw order.
+
+    The one draw of a parquet folder's rows (in file, row-group, row order), so
+    that anything drawing from the same rows in that order picks the same ones.
+    """
+    return np.random.default_rng(seed).choice(n_rows, size=min(n, n_rows), replace=False)
+
+
+def segment_sample(ids: Sequence[str], counts: np.ndarray) -> Sample:
+    """The panel of one row: ``ids`` are (source_dataset, subject_id, session_id, segment_id)."""
+    return Sample(_title({"source_dataset": ids[0], "session_id": ids[2], "segment_id": ids[3]}), counts)
 
 
 def _from_zarr(out: Path, component: str | None, n: int, seed: int) -> list[Sample]:
@@ -152,7 +173,7 @@ def _from_hub(repo_id: str, split: str, component: str | None, n: int, seed: int
     samples = []
     for table in ds.iter(batch_size=1):
         ids = {k: table.column(k)[0].as_py() for k in ("source_dataset", "session_id", "segment_id")}
-        samples.append(Sample(_title(ids), _list_to_array(table.column("spike_counts"))))
+        samples.append(Sample(_title(ids), list_to_array(table.column("spike_counts"))))
         if len(samples) == n:
             break
     if not samples:
@@ -294,6 +315,16 @@ def show(
     samples = sample_segments(
         source, component=component, n=n, seed=seed, split=split, prefer=prefer, store=store
     )
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    return write_samples(samples, out, dpi=dpi)
+
+
+def write_samples(samples: Sequence[Sample], out: str | os.PathLike[str], *, dpi: int = 100) -> Path:
+    """Save :func:`plot_rasters` of ``samples`` to ``out`` (png/jpg by suffix), atomically.
+
+    ``out``'s folder must exist: a task drawing into a partial folder that a failed
+    stage has removed must not bring it back.
+    """
     return _save(plot_rasters(samples, dpi=dpi), Path(out))
 
 
@@ -310,7 +341,6 @@ def write_raster(
 
 
 def _save(fig, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
     try:
         fig.savefig(tmp)

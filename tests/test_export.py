@@ -101,3 +101,25 @@ def test_failed_export_leaves_nothing(stored):
         export.export_session(out, "kim", "sub-9", "ses-none")
     assert not export.staging_dir(out, "kim", "sub-9", "ses-none").exists()
     assert not list((out / "components").glob(".*.partial"))
+
+
+def test_card_is_its_own_step_and_a_missing_one_is_written_again(stored):
+    # the pipeline assembles, lets the merge start, and writes the card beside it
+    out, sessions = stored
+    manifest = export.assemble_component(out, "kim", sessions)
+    folder = export.component_dir(out, "kim")
+    assert export.read_manifest(folder) == manifest
+    assert not (folder / "README.md").exists()
+    card = export.write_component_card(out, "kim", CARD)
+    text = card.read_text()
+    assert "num_examples: 9" in text and (folder / "assets" / "raster.png").exists()
+    stamp = card.stat().st_mtime_ns
+    assert export.write_component_card(out, "kim", CARD).stat().st_mtime_ns == stamp  # kept
+    card.unlink()  # a card task cut short: the next build writes it
+    assert export.finalize_component(out, "kim", sessions, card=CARD) == manifest
+    assert card.read_text() == text
+
+
+def test_card_of_a_component_not_assembled_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not assembled"):
+        export.write_component_card(tmp_path, "kim", CARD)

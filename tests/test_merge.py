@@ -10,6 +10,7 @@ from neuralbench.merge import (
     MergePlan,
     SplitBy,
     discard_plan,
+    draw_corpus_raster,
     finalize_merge,
     merge_components,
     plan_merge,
@@ -182,3 +183,34 @@ def test_rows_read_from_the_store_give_the_parquet_bytes(built, tmp_path):
     finalize_merge(plan)
     for shard in sorted((tmp_path / "parquet" / "data").iterdir()):
         assert shard.read_bytes() == (tmp_path / "fallback" / "data" / shard.name).read_bytes()
+
+
+@pytest.mark.parametrize("store", [True, False])
+def test_raster_drawn_beside_the_shards_is_the_finished_folders(built, tmp_path, store):
+    # the pipeline draws the corpus raster from the plan while the shards are written;
+    # it must show the rows `neuralbench show` picks from the finished folder
+    from neuralbench.card import RASTER
+    from neuralbench.viz import show
+
+    _raw, out, _report = built
+    dirs = sorted(p for p in (out / "components").iterdir() if p.is_dir() and not p.name.startswith("."))
+    plan = plan_merge(dirs, tmp_path / "corpus", seed=3, store_dir=out if store else None)
+    assert draw_corpus_raster(plan)
+    drawn = Path(plan.tmp) / RASTER
+    inode = drawn.stat().st_ino
+    for split, k in plan.n_shards():
+        write_shard(plan, split, k)
+    finalize_merge(plan)
+    final = tmp_path / "corpus" / RASTER
+    assert final.stat().st_ino == inode  # the card used it, did not draw again
+    assert f"]({RASTER})" in (tmp_path / "corpus" / "README.md").read_text()
+    again = show(tmp_path / "corpus", tmp_path / "again.png", n=6, seed=0, store=out if store else None)
+    assert again.read_bytes() == final.read_bytes()
+
+
+def test_no_raster_for_an_empty_train_split(tmp_path):
+    dirs = [_component(tmp_path / "m2", "m2", 1, rows_per_session=1)]
+    plan = plan_merge(dirs, tmp_path / "c", seed=0, test_size=0.0)
+    plan.shards["train"] = [[]]
+    assert draw_corpus_raster(plan) is False
+    discard_plan(plan)
