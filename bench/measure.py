@@ -4,7 +4,8 @@ Peak RSS is measured on each worker process: a thread started there with
 ``client.run`` samples ``psutil`` RSS every 5 ms, and ``ru_maxrss`` (the
 kernel's high-water mark of the process's life) is read at the end as a check;
 the cluster is new for every measurement so neither carries over. Worker time per
-stage comes from the scheduler's task stream.
+stage comes from the scheduler's task stream; CPU seconds of the workers and of
+the scheduler's process from ``psutil``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ def _stage(key) -> str:
     return split
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) this process has used."""
+    import psutil
+
+    return sum(psutil.Process().cpu_times()[:2])
+
+
 def build(raw: Path, out: Path, workers: int) -> dict:
     """One build of ``raw`` into a fresh ``out`` on ``workers`` single-threaded processes."""
     from distributed import Client, LocalCluster, get_task_stream
@@ -98,10 +106,12 @@ def build(raw: Path, out: Path, workers: int) -> dict:
     try:
         idle = client.run(_warm)
         client.run(_start_sampler)
+        cpu0, main0 = client.run(_cpu_s), _cpu_s()
         with get_task_stream(client) as ts:
             t0 = time.perf_counter()
             report = build_all(raw, out, client=client)
             wall = time.perf_counter() - t0
+        cpu1, main1 = client.run(_cpu_s), _cpu_s()
         mem = client.run(_stop_sampler)
         tasks = ts.data
     finally:
@@ -125,6 +135,9 @@ def build(raw: Path, out: Path, workers: int) -> dict:
         "tokens": sum(s["tokens"] for s in report["sessions"]),
         "rows": report["corpus"].get("rows"),
         "stages_s": dict(stages),
+        # CPU of the worker processes (every thread: tasks, zarr's I/O threads, event loop)
+        # and of this process (scheduler and client): what two cores must share
+        "cpu_s": {"workers": sum(cpu1[w] - cpu0[w] for w in cpu1), "main": main1 - main0},
         "units_spikes": units_spikes,
         "idle_rss": list(idle.values()),
         "peak_rss": [m["peak"] for m in mem.values()],

@@ -96,6 +96,31 @@ def stage_table(ours: dict[int, list[dict]]) -> str:
     return "\n".join(rows)
 
 
+def cpu_table(ours: dict[int, list[dict]]) -> str:
+    """CPU seconds per build and what they allow: a build cannot be faster than its CPU
+    seconds spread over the machine's cores, so that bounds the speed-up over 1 worker."""
+    cores = os.cpu_count() or 1
+    one = _median(ours[1], "wall_s") if 1 in ours else None
+    rows = [
+        f"| build | wall s | worker CPU-s | scheduler+client CPU-s | cores busy (of {cores}) "
+        "| fastest possible wall s | x 1 worker at most |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n, runs in sorted(ours.items()):
+        if "cpu_s" not in runs[0]:
+            continue
+        wall = _median(runs, "wall_s")
+        work = float(np.median([r["cpu_s"]["workers"] for r in runs]))
+        main = float(np.median([r["cpu_s"]["main"] for r in runs]))
+        floor = (work + main) / min(cores, n)  # n workers use at most n cores of work
+        cells = [f"{floor:.1f}", f"{one / floor:.2f}" if one else ""] if n > 1 else ["", ""]
+        rows.append(
+            f"| {n} worker{'s' if n > 1 else ''} | {wall:.1f} | {work:.1f} | {main:.1f} "
+            f"| {(work + main) / wall:.2f} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(rows)
+
+
 def _digests(raw: Path, record: bool) -> str:
     """Record (or remove) the ``.<file>.sha256`` records the download stage leaves."""
     from neuralbench.sources.local import list_files, record_sha256, sha256_file
@@ -172,6 +197,8 @@ def main() -> None:
     print(table(base, ours, kernel["spikes_per_s"]))
     print()
     print(stage_table(ours))
+    print()
+    print(cpu_table(ours))
     if args.json:
         args.json.write_text(json.dumps({"baseline": base, "ours": ours}, indent=1, default=str))
 

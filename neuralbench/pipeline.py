@@ -339,8 +339,9 @@ class _Build:
         if status == "failed":
             self._count_down(key[0], seq)
             return
-        # the session's parquet parts, written while the other sessions are still building
-        fut = self.client.submit(export.export_session, self.out, *key, pure=False)
+        # the session's parquet parts, written while the other sessions are still building:
+        # ahead of queued blocks, so that few exports are left for the end
+        fut = self.client.submit(export.export_session, self.out, *key, priority=1, pure=False)
         self.stage[fut] = ("stage", key, None)
         seq.add(fut)
 
