@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -182,3 +183,23 @@ def test_sessions_of_an_older_reader_version_are_rebuilt(raw_tree, cluster_clien
     again = build_all(raw, out, client=cluster_client)
     assert {s["status"] for s in again["sessions"]} == {"built"}
     assert again["corpus"]["rows"] == first["corpus"]["rows"]
+
+
+def test_a_card_that_fails_fails_its_component_and_a_rerun_draws_it(built, cluster_client):
+    # cards are written beside the merge, not waited for by it; their errors still count
+    raw, out, _ = built
+    folder = out / "components" / "churchland"
+    readme = folder / "README.md"
+    text, png = readme.read_text(), (folder / "assets" / "raster.png").read_bytes()
+    readme.unlink()
+    shutil.rmtree(folder / "assets")
+    (folder / "assets").write_text("a file where the raster's folder goes")
+    report = build_all(raw, out, client=cluster_client)
+    assert not report["ok"] and {s["status"] for s in report["sessions"]} == {"skipped"}
+    error = report["components"]["churchland"]["error"]
+    assert error.startswith(str(folder)) and "assets" in error
+    assert "error" not in report["corpus"]  # the merge did not wait for the card, nor fail with it
+    (folder / "assets").unlink()
+    report = build_all(raw, out, client=cluster_client)
+    assert report["ok"] and report["components"]["churchland"]["error"] is None
+    assert readme.read_text() == text and (folder / "assets" / "raster.png").read_bytes() == png
