@@ -79,6 +79,11 @@ def table(base: list[dict], ours: dict[int, list[dict]], spikes_per_s: float) ->
             f"| {b_wall / wall:.2f} | {one / wall:.2f} |"
         )
     rows.append("")
+    if 1 in ours:  # runs are paired: run i of every build follows the same cache warm-up
+        for n, runs in sorted(ours.items()):
+            if n > 1:
+                per = [f"{a['wall_s'] / b['wall_s']:.2f}" for a, b in zip(ours[1], runs, strict=False)]
+                rows.append(f"Per run, {n} workers vs 1 worker: {', '.join(per)}.")
     rows.append(f"Kernel alone (bench/micro.py): bin_spike_times {spikes_per_s / MB:.0f} M spikes/s/core.")
     return "\n".join(rows)
 
