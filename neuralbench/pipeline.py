@@ -473,34 +473,27 @@ def _merge(client: Client, out_dir: Path, seed, test_size, split_by, max_shard_b
 
 
 def _in_slots(client: Client, calls: list[tuple[Any, ...]], running: list[Future]) -> None:
-    """Run ``calls`` (``(function, *args)``) in order, each on the next worker thread to free up.
+    """Run ``calls`` (``(function, *args)``) in order, one per worker thread at a time.
 
-    A task is placed on a worker when it is submitted, by estimated occupancy, and
-    a long task (a merge shard: seconds) can then hold a queued one while another
-    worker idles until work stealing moves it, which took 1.4-2 s here. So a call
-    is submitted only when a thread is free, pinned (loosely: it moves if that
-    worker is lost) to the worker that just finished. ``running`` receives the
-    futures submitted, so that a caller can cancel them; the first error raises.
+    A task is placed on a worker when it is submitted, by estimated occupancy; all
+    merge tasks submitted at once could queue a shard behind a long one while
+    another worker idled until work stealing moved it (1.4-2 s here). Submitting a
+    call only when a thread is free leaves the scheduler little to misplace; no
+    call is pinned to a worker, so a lost worker costs only its retried task.
+    ``running`` receives the futures submitted, so that a caller can cancel them;
+    the first error raises.
     """
     pending = iter(calls)
     done = as_completed()
-
-    def submit(worker: str | None) -> bool:
-        call = next(pending, None)
-        if call is None:
-            return False
-        where = {"workers": [worker], "allow_other_workers": True} if worker else {}
-        running.append(client.submit(*call, pure=False, **where))
-        done.add(running[-1])
-        return True
-
-    for worker, threads in client.nthreads().items():
-        for _ in range(threads):
-            submit(worker)
+    for _ in range(max(1, sum(client.nthreads().values()))):
+        if (call := next(pending, None)) is not None:
+            running.append(client.submit(*call, pure=False))
+            done.add(running[-1])
     for fut in done:
         fut.result()
-        (worker, *_) = client.who_has([fut]).get(fut.key) or (None,)
-        submit(worker)
+        if (call := next(pending, None)) is not None:
+            running.append(client.submit(*call, pure=False))
+            done.add(running[-1])
 
 
 def _write_json(path: Path, data: Any) -> None:
