@@ -485,15 +485,17 @@ def _in_slots(client: Client, calls: list[tuple[Any, ...]], running: list[Future
     """
     pending = iter(calls)
     done = as_completed()
-    for _ in range(max(1, sum(client.nthreads().values()))):
+
+    def submit_next() -> None:
         if (call := next(pending, None)) is not None:
             running.append(client.submit(*call, pure=False))
             done.add(running[-1])
+
+    for _ in range(max(1, sum(client.nthreads().values()))):
+        submit_next()
     for fut in done:
         fut.result()
-        if (call := next(pending, None)) is not None:
-            running.append(client.submit(*call, pure=False))
-            done.add(running[-1])
+        submit_next()
 
 
 def _write_json(path: Path, data: Any) -> None:
