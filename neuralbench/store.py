@@ -36,6 +36,7 @@ __all__ = [
     "open_session",
     "read_segment",
     "remove_partials",
+    "session_array",
     "session_attrs",
     "stored_sessions",
     "write_blocks",
@@ -228,12 +229,21 @@ def stored_sessions(out_dir: str | os.PathLike[str], name: str) -> list[tuple[st
     return found
 
 
+def session_array(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> zarr.Array:
+    """The stored session's uint8 ``(unit, time)`` zarr array, opened read-only.
+
+    The one place that knows where a session's counts live in the store: readers of
+    the store (export, cards, windows, verify) go through it.
+    """
+    return zarr.open_array(str(component_path(out_dir, name) / subject / session), mode="r")
+
+
 def open_session(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> xr.DataArray:
     """A stored session as a lazy ``(unit, time)`` DataArray with its provenance attrs.
 
     A non-index ``time_s`` coordinate (bin start times) is lazy too.
     """
-    arr = zarr.open_array(str(component_path(out_dir, name) / subject / session), mode="r")
+    arr = session_array(out_dir, name, subject, session)
     attrs = dict(arr.attrs)
     data = da.from_zarr(arr)
     n_bins = arr.shape[1]
@@ -254,7 +264,7 @@ def iter_segments(
     out_dir: str | os.PathLike[str], name: str, subject: str, session: str
 ) -> Iterator[tuple[str, np.ndarray]]:
     """``(segment_id, counts)`` of a stored session, reading one segment at a time."""
-    arr = zarr.open_array(str(component_path(out_dir, name) / subject / session), mode="r")
+    arr = session_array(out_dir, name, subject, session)
     for seg_id, (start, stop) in _segment_spans(arr).items():
         yield seg_id, np.asarray(arr[:, start:stop])
 

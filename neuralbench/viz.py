@@ -132,10 +132,8 @@ def segment_sample(ids: Sequence[str], counts: np.ndarray) -> Sample:
 
 
 def _from_zarr(out: Path, component: str | None, n: int, seed: int) -> list[Sample]:
-    import zarr
-
     from neuralbench.segments import segment_ids
-    from neuralbench.store import ZARR_DIR, component_path, session_attrs, stored_sessions
+    from neuralbench.store import ZARR_DIR, session_array, session_attrs, stored_sessions
 
     names = (
         [component]
@@ -155,7 +153,7 @@ def _from_zarr(out: Path, component: str | None, n: int, seed: int) -> list[Samp
     samples = []
     for i in rng.choice(len(where), size=min(n, len(where)), replace=False):
         name, subject, session, seg_id, start, stop, bin_s = where[i]
-        arr = zarr.open_array(str(component_path(out, name) / subject / session), mode="r")
+        arr = session_array(out, name, subject, session)
         title = _title({"source_dataset": name, "session_id": session, "segment_id": seg_id})
         samples.append(Sample(title, np.asarray(arr[:, start:stop]), bin_s))
     return samples
