@@ -132,8 +132,7 @@ def segment_sample(ids: Sequence[str], counts: np.ndarray) -> Sample:
 
 
 def _from_zarr(out: Path, component: str | None, n: int, seed: int) -> list[Sample]:
-    from neuralbench.segments import segment_ids
-    from neuralbench.store import ZARR_DIR, session_array, session_attrs, stored_sessions
+    from neuralbench.store import ZARR_DIR, segment_spans, session_array, session_attrs, stored_sessions
 
     names = (
         [component]
@@ -144,8 +143,7 @@ def _from_zarr(out: Path, component: str | None, n: int, seed: int) -> list[Samp
     for name in names:
         for subject, session in stored_sessions(out, name):
             attrs = session_attrs(out, name, subject, session) or {}
-            bounds = attrs.get("segment_bins") or [[0, attrs.get("n_bins", 0)]]
-            for seg_id, (start, stop) in zip(segment_ids(len(bounds)), bounds, strict=True):
+            for seg_id, (start, stop) in segment_spans(attrs).items():
                 where.append((name, subject, session, seg_id, start, stop, attrs.get("bin_size_s")))
     if not where:
         raise SourceError(out / ZARR_DIR, f"no stored session{f' of {component!r}' if component else ''}")

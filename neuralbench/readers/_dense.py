@@ -62,6 +62,7 @@ class DenseReader(Reader):
         t0_s: float,
         loader: str = "h5",
         extra_attrs: dict | None = None,
+        unit: xr.Variable | None = None,
     ) -> xr.DataArray:
         """Lazy counts of a 2-D dataset ``inner`` of ``path``.
 
@@ -91,7 +92,7 @@ class DenseReader(Reader):
             "segment_bins": [list(b) for b in bounds],
             **(extra_attrs or {}),
         }
-        return session_array(block, n_units, blocks, name=f"dense-{path}-{inner}", attrs=attrs)
+        return session_array(block, n_units, blocks, name=f"dense-{path}-{inner}", attrs=attrs, unit=unit)
 
 
 def _dense_block(
