@@ -128,19 +128,27 @@ def test_consolidated_metadata_stays_true_across_partial_rebuilds(raw_tree, clus
     assert _consolidated(root) == []
 
 
-def test_a_layout_1_store_is_refused_then_rebuilt(raw_tree, cluster_client, tmp_path, capfd):
+def _layout_1(root):
+    old = zarr.open_group(str(root), mode="w")  # what neuralbench 0.1 wrote: bare arrays
+    old.attrs["source_dataset"] = "kim"
+    old.require_group("sub-X").create_array("ses-1", shape=(2, 3), dtype="uint8")
+
+
+def test_a_layout_1_store_is_refused_then_rebuilt(raw_tree, cluster_client, tmp_path, caplog):
     raw = tmp_path / "raw"
     shutil.copytree(raw_tree / "kim", raw / "kim")
     out = tmp_path / "out"
     root = store.component_path(out, "kim")
-    old = zarr.open_group(str(root), mode="w")  # what neuralbench 0.1 wrote: bare arrays
-    old.attrs["source_dataset"] = "kim"
-    old.require_group("sub-X").create_array("ses-1", shape=(2, 3), dtype="uint8")
+    _layout_1(root)
     with pytest.raises(SourceError, match=r"layout 1 .*neuralbench build RAW OUT --only kim"):
         store.stored_sessions(out, "kim")
     with pytest.raises(SourceError, match="layout 1"):
         open_corpus(out)
     report = build_all(raw, out, client=cluster_client)
-    assert report["ok"] and "layout 1 (one array per session); rebuilding it" in capfd.readouterr().err
-    assert not (root / "sub-X").exists()
+    assert report["ok"] and not (root / "sub-X").exists()
     assert store.stored_sessions(out, "kim") and _open_tree(root).attrs["neuralbench_layout"] == store.LAYOUT
+    shutil.rmtree(root)
+    _layout_1(root)
+    store.init_component(out, "kim", ["sub-Y"])
+    assert "layout 1 (one array per session); rebuilding it" in caplog.text
+    assert sorted(p.name for p in root.iterdir()) == ["sub-Y", "zarr.json"]
