@@ -152,3 +152,17 @@ def test_a_layout_1_store_is_refused_then_rebuilt(raw_tree, cluster_client, tmp_
     store.init_component(out, "kim", ["sub-Y"])
     assert "layout 1 (one array per session); rebuilding it" in caplog.text
     assert sorted(p.name for p in root.iterdir()) == ["sub-Y", "zarr.json"]
+
+
+def test_session_metadata_is_what_zarr_consolidates(built, tmp_path):
+    _, out, report = built
+    entry = next(e for e in report["sessions"] if e["component"] == "lanzarini")  # string unit ids
+    path = store.component_path(out, "lanzarini") / entry["subject_id"] / entry["session_id"]
+    ours = json.loads((path / "zarr.json").read_text())
+    shutil.copytree(path, tmp_path / "copy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(str(tmp_path / "copy"))
+    theirs = json.loads((tmp_path / "copy" / "zarr.json").read_text())
+    assert ours == theirs
+    assert set(ours["consolidated_metadata"]["metadata"]) == {"spike_counts", "time", "unit"}
