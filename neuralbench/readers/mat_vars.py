@@ -19,6 +19,7 @@ import xarray as xr
 
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
+from neuralbench.readers._mat5 import read_mat5
 from neuralbench.readers.base import (
     BLOCK_TOKENS,
     Reader,
@@ -27,7 +28,6 @@ from neuralbench.readers.base import (
     session_array,
     unit_coord,
 )
-from neuralbench.readers.mat import read_mat5
 from neuralbench.segments import MAX_TOKENS, segment_bounds
 
 __all__ = ["MatSpikeVarsReader", "read_spike_vars"]
