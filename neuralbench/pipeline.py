@@ -51,6 +51,7 @@ CORPUS_DIR = "corpus"
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT}
 """Errors of the output side (full disk, file size limit, read-only): the report says so."""
 
+
 def build_all(
     raw_root: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
