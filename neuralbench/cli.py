@@ -155,11 +155,15 @@ def _summary(report: dict, out: Path) -> None:
 
 
 def _corpus_sentence(corpus: dict) -> str:
-    """``46 rows (45 train, 1 test), 463,000 tokens``: the corpus manifest's counts, train first."""
+    """``46 rows (45 train, 1 test), 463,000 tokens; test holds 1.2 % of the tokens (aim 1 %)``."""
     rows = corpus["rows"]
     splits = [s for s in ("train", "test") if s in rows] + sorted(set(rows) - {"train", "test"})
     per_split = ", ".join(f"{rows[s]:,} {s}" for s in splits)
-    return f"{_plural(sum(rows.values()), 'row')} ({per_split}), {corpus['tokens']:,} tokens"
+    text = f"{_plural(sum(rows.values()), 'row')} ({per_split}), {corpus['tokens']:,} tokens"
+    share = corpus.get("test_share")
+    if share:
+        text += f"; test holds {100 * share['share']:.2g} % of the tokens (aim {100 * share['target']:.2g} %)"
+    return text
 
 
 _build_options = [
