@@ -369,7 +369,7 @@ def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> di
         tmp,
         title="neuralbench primate corpus",
         summary=(card or {}).get("summary", ""),
-        splits=counts,
+        splits={split: rows for split, (rows, _) in counts.items()},
         components=components,
         built_with=(card or {}).get("built_with", "neuralbench"),
         params=plan.params,
