@@ -169,8 +169,8 @@ CASES = [
     ),
     BadFile(
         "one-silent-unit",  # the synthetic tree has none (nor have the real files of 4 dandisets)
-        "churchland",
-        "sub-S/sub-S_ses-silent_behavior+ecephys.nwb",
+        "kim",
+        "sub-S/sub-S_ses-silent.nwb",
         lambda p: _units(p, [np.array([0.1, 0.5]), np.array([]), np.array([0.3])]),
         None,
     ),
