@@ -488,7 +488,7 @@ def _merge(
 
 
 def _in_slots(
-    client: Client, calls: list[tuple[Any, ...]], running: list[Future], track: StageTracker
+    client: Client, calls: list[tuple[Any, ...]], running: list[Future], track: StageTracker | None = None
 ) -> None:
     """Run ``calls`` (``(function, *args)``) in order, one per worker thread at a time.
 
@@ -512,7 +512,8 @@ def _in_slots(
         submit_next()
     for fut in done:
         fut.result()
-        track.finish(Stage.SHARDS)  # progress
+        if track is not None:
+            track.finish(Stage.SHARDS)  # progress
         submit_next()
 
 
