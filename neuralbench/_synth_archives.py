@@ -105,7 +105,10 @@ def wojcik(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
     out = []
     for k, subject in enumerate(["monkey_a", "monkey_b"][: scale.sessions]):
         n_trials, n_units = _trials(scale), scale.units
-        rates = rng.gamma(1.5, scale.rate_hz, (n_trials, n_units, 1007)).astype(np.float32)
+        # rates that change from bin to bin, silent in about a third of the bins, so that
+        # ceil(0.02 x mean rate) gives counts 0 to ~10 (not 1 everywhere)
+        per_bin = rng.gamma(0.8, 60.0, (n_trials, n_units, 51)) * (rng.random((n_trials, n_units, 51)) < 0.65)
+        rates = np.repeat(per_bin, 20, axis=2)[:, :, :1007].astype(np.float32)
         rates[:, 1, :] = 0.0  # a silent unit: ceil(0) stays 0
         rates[0, 0, :20] = 20_000.0  # a bin whose count (400) saturates
         path = root / subject / f"{subject}_session{k + 1}.npy"

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from datasets import DatasetInfo, SplitDict, SplitInfo
 from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from neuralbench.schema import FEATURES
+from neuralbench.schema import FEATURES, ID_COLUMNS, portable_yaml_features
 
 __all__ = [
     "FIXES",
@@ -29,7 +31,11 @@ __all__ = [
     "build_command",
     "component_table",
     "draw_raster",
+    "bin_width_text",
     "explain_fix",
+    "set_repo_id",
+    "size_category",
+    "split_sizes",
     "write_card",
 ]
 
@@ -37,22 +43,29 @@ logger = logging.getLogger(__name__)
 
 RASTER = "assets/raster.png"
 """Where a card's raster image goes, relative to the folder."""
+DEFAULT_BIN_S = 0.02
+"""The corpus' bin width; components that keep another say so in their card."""
 RASTER_ROWS, RASTER_SEED = 6, 0
 """The raster shows this many random train rows, drawn with this seed."""
 
 FIXES: dict[str, str] = {
     "saturate-uint8": "counts above 255 saturate at 255 (the published cast wrapped them modulo 256); "
     "`n_clipped_bins` in the zarr attrs counts the bins it touched",
-    "cast-uint8": "stored as uint8 like every other component (published: left in the source dtype)",
+    "cast-uint8": "every row is stored as uint8 (published: monkey J's 4-bin sums were uint64 and stayed so)",
     "papale-trials-end-to-end": "trials are laid end to end in time (published: bin-major interleave of all "
     "trials, so a row was not contiguous time)",
-    "athalye-sum-before-saturate": "the 4-bin sum is taken before saturating to uint8 (published: summed "
-    "into uint64, monkey J rows stayed uint64)",
+    "athalye-sum-before-saturate": "monkey J's 5 ms counts are summed in 4s from the source integers, then "
+    "saturated to uint8 (published: each 5 ms count was cast to uint8 first, wrapping above 255, then "
+    "summed)",
     "rates-negative-to-zero": "negative rates of the rate-derived counts become 0 instead of wrapping",
-    "lanzarini-drop-negative-times": "spikes before time 0 are dropped explicitly (published: dropped by "
-    "the histogram's range, and a spike on the final edge was lost)",
-    "split-by-session": "the test split holds whole sessions drawn with a fixed seed (published: an "
-    "unseeded row-level split that let sessions leak between train and test)",
+    "lanzarini-drop-negative-times": "spikes before time 0 are dropped (published: no range check, so "
+    "truncation put -0.02 s < t < 0 into bin 0 and larger negative times wrapped to the end of the row); "
+    "a spike exactly on the final edge is still lost, as published",
+    "lanzarini-column-vectors-whole": "a spike-time variable stored as a column vector (N, 1) counts its "
+    "N spikes (published: the first row of the variable was taken, 1 spike)",
+    "split-by-session": "the test split holds whole sessions drawn with a fixed seed, aiming at 1 % of "
+    "the tokens and never more than half (published: an unseeded row-level split that let sessions leak "
+    "between train and test)",
 }
 """Known fix names -> one-line explanation; an unknown name is listed without one."""
 
@@ -76,7 +89,23 @@ def _catalog_facts(name: str) -> dict[str, Any]:
         "fixes": list(recipe.fixes),
         "published_sessions": recipe.expect.sessions,
         "published_tokens": recipe.expect.tokens,
+        "bin_width": bin_width_text(recipe.params, recipe.overrides),
     }
+
+
+def _ms(seconds: float) -> str:
+    return f"{1000 * seconds:.3g} ms"
+
+
+def bin_width_text(params: Mapping[str, Any], overrides: Sequence[tuple[str, Mapping[str, Any]]] = ()) -> str:
+    """A component's bin width in words: ``20 ms``, or ``20 ms (sub-monk-g: 16.7 ms)``."""
+    text = _ms(params.get("bin_size_s", DEFAULT_BIN_S))
+    special = [
+        f"{pattern.strip('*/')}: {_ms(extra['bin_size_s'])}"
+        for pattern, extra in overrides
+        if "bin_size_s" in extra
+    ]
+    return text + (f" ({'; '.join(special)})" if special else "")
 
 
 def _with_facts(component: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,10 +129,57 @@ def build_command(names: Sequence[str], params: Mapping[str, Any] | None = None)
     return f"neuralbench download raw{only}\n{build}"
 
 
-def _yaml_header(splits: Mapping[str, tuple[int, int]], licenses: Sequence[str]) -> str:
-    """YAML: license, one ``default`` config whose splits are ``data/<split>-*``, features."""
+_SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                    (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"))  # fmt: skip
+
+
+def size_category(rows: int) -> str:
+    """The hub's ``size_categories`` value for a dataset of ``rows`` examples."""
+    return next((cat for limit, cat in _SIZE_CATEGORIES if rows < limit), "n>10M" if rows else "n<1K")
+
+
+def split_sizes(folder: Path, split: str) -> tuple[int, int]:
+    """``(num_bytes, download_bytes)`` of ``folder/data/<split>-*.parquet``.
+
+    ``num_bytes`` is the split's size in memory as ``datasets`` counts it (its
+    Arrow buffers: one byte per uint8 count, list offsets, the id strings), read
+    from the parquet metadata; ``download_bytes`` is the files' size on disk.
+    """
+    num_bytes = download = 0
+    for path in sorted((folder / "data").glob(f"{split}-*.parquet")):
+        download += path.stat().st_size
+        pf = pq.ParquetFile(path)
+        ids = pf.read(columns=list(ID_COLUMNS))  # small: the strings' exact Arrow size
+        groups = [pf.metadata.row_group(rg) for rg in range(pf.metadata.num_row_groups)]
+        # spike_counts: its uint8 values and one int32 offset per row (the units' offsets,
+        # 4 bytes per unit, are not in the metadata: under 0.1 % of any real row)
+        counts = sum(g.column(0).num_values + 4 * (g.num_rows + 1) for g in groups)
+        num_bytes += ids.nbytes + counts
+    return num_bytes, download
+
+
+def _license_fields(comps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``license`` (SPDX ids, lower case), and for sources without one ``other`` with a name and link."""
+    known = sorted({c["license"].lower() for c in comps if c.get("license")})
+    unknown = [c for c in comps if not c.get("license")]
+    if not unknown:
+        return {"license": known or None}
+    link = unknown[0].get("source_url") if len(comps) == 1 else None
+    return {
+        "license": [*known, "other"],
+        "license_name": "source-terms",
+        "license_link": link or "README.md",  # the component table names each source's terms
+    }
+
+
+def _yaml_header(
+    folder: Path, title: str, splits: Mapping[str, int], comps: Sequence[Mapping[str, Any]]
+) -> str:
+    """YAML: name, license, size, one ``default`` config of ``data/<split>-*``, features, sizes."""
     data = DatasetCardData(
-        license=sorted({lic.lower() for lic in licenses}) or None,
+        pretty_name=title,
+        **_license_fields(comps),
+        size_categories=[size_category(sum(splits.values()))],
         task_categories=["time-series-forecasting"],
         tags=["neuroscience", "spiking-neurons", "primate", "neuralbench"],
         configs=[
@@ -114,10 +190,19 @@ def _yaml_header(splits: Mapping[str, tuple[int, int]], licenses: Sequence[str])
         ],
     )
     split_dict = SplitDict()
-    for split, (rows, nbytes) in splits.items():
-        split_dict.add(SplitInfo(name=split, num_examples=rows, num_bytes=nbytes))
-    info = DatasetInfo(features=FEATURES, splits=split_dict)
+    download_size = 0
+    for split, rows in splits.items():
+        num_bytes, on_disk = split_sizes(folder, split)
+        download_size += on_disk
+        split_dict.add(SplitInfo(name=split, num_examples=rows, num_bytes=num_bytes))
+    info = DatasetInfo(
+        features=FEATURES,
+        splits=split_dict,
+        download_size=download_size,
+        dataset_size=sum(s.num_bytes for s in split_dict.values()),
+    )
     DatasetInfosDict({"default": info}).to_dataset_card_data(data)
+    data["dataset_info"]["features"] = portable_yaml_features(data["dataset_info"]["features"])
     return data.to_yaml()
 
 
@@ -131,13 +216,15 @@ def _link(c: Mapping[str, Any]) -> str:
 def component_table(components: Sequence[Mapping[str, Any]]) -> str:
     """Markdown table of components: tokens and sessions built next to the published ones."""
     lines = [
-        "| component | sessions | published sessions | tokens | published tokens | source | license |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "| component | bin width | sessions | published sessions | tokens | published tokens | source "
+        "| license |",
+        "|---|---|---:|---:|---:|---:|---|---|",
     ]
     for c in components:
         pub_tokens = f"{c['published_tokens']:,}" if c.get("published_tokens") else ""
         cells = [
             c["name"],
+            c.get("bin_width") or _ms(DEFAULT_BIN_S),
             c.get("sessions", 0),
             c.get("published_sessions") or "",
             f"{c.get('tokens', 0):,}",
@@ -165,24 +252,53 @@ def _fixes_section(components: Sequence[Mapping[str, Any]], params: Mapping[str,
     return lines
 
 
-_SCHEMA = [
-    "| column | type | value |",
-    "|---|---|---|",
-    "| spike_counts | List(List(uint8)) | units x time bins (20 ms unless a component says otherwise) |",
-    "| subject_id | string | folder holding the source file, or the recipe's fixed name |",
-    "| session_id | string | the source file's stem, or the recipe's fixed name |",
-    "| segment_id | string | `segment_0`, `segment_1`, ... (at most ~10M tokens each) |",
-    "| source_dataset | string | the component's name |",
-]
+def _schema(width: str) -> list[str]:
+    return [
+        "| column | type | value |",
+        "|---|---|---|",
+        f"| spike_counts | List(List(uint8)) | units x time bins of {width} |",
+        "| subject_id | string | folder holding the source file, or the recipe's fixed name |",
+        "| session_id | string | the source file's stem, or the recipe's fixed name |",
+        "| segment_id | string | `segment_0`, `segment_1`, ... (at most ~10M tokens each) |",
+        "| source_dataset | string | the component's name |",
+    ]
+
+
+REPO_PLACEHOLDER = "OWNER/NAME"
+"""The repository id of a card not yet pushed; :func:`set_repo_id` fills in the real one."""
 
 _USAGE = """```python
-from datasets import load_dataset
 import numpy as np
+from datasets import load_dataset
 
-ds = load_dataset("REPO_ID", split="train", streaming=True)  # this repository's id
-row = next(iter(ds))
-counts = np.asarray(row["spike_counts"], dtype=np.uint8)  # (units, time bins)
-```"""
+ds = load_dataset("{repo}", split="train")
+ds = ds.with_format("numpy", dtype=np.uint8)  # the default widens uint8 to int64: 8x the memory
+counts = ds[0]["spike_counts"]  # (units, time bins), uint8
+```
+
+Rows differ in units and bins, so batch them one row per sample; PyTorch's default
+collate cannot stack them:
+
+```python
+from torch.utils.data import DataLoader
+
+loader = DataLoader(ds, batch_size=None, shuffle=True)  # one (units, bins) array per step
+```
+
+To read without downloading everything first, `load_dataset(..., streaming=True)`."""
+
+_LOAD_CALL = re.compile(r'load_dataset\("[^"]*"')
+
+
+def set_repo_id(card_path: str | os.PathLike[str], repo_id: str) -> None:
+    """Write ``repo_id`` into the usage snippet of the card at ``card_path`` (``neuralbench push``)."""
+    path = Path(card_path)
+    text = path.read_text(encoding="utf-8")
+    new = _LOAD_CALL.sub(f'load_dataset("{repo_id}"', text)
+    if new != text:
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_text(new, encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def draw_raster(folder: Path, draw: Callable[[Path], Any]) -> bool:
@@ -201,7 +317,7 @@ def draw_raster(folder: Path, draw: Callable[[Path], Any]) -> bool:
     return True
 
 
-def _raster(folder: Path, store: str | os.PathLike[str] | None) -> list[str]:
+def _raster(folder: Path, store: str | os.PathLike[str] | None, width: str) -> list[str]:
     """The markdown showing ``assets/raster.png``, drawn from the folder's train shards
     unless already there (the pipeline draws the corpus' while its shards are written)."""
     if not any((folder / "data").glob("train-*.parquet")):
@@ -217,7 +333,7 @@ def _raster(folder: Path, store: str | os.PathLike[str] | None) -> list[str]:
     return [
         "## A look at the data",
         "",
-        f"![Random rows: units (y) by 20 ms time bins (x), darker = more spikes]({RASTER})",
+        f"![Random rows: units (y) by time bins of {width} (x), darker = more spikes]({RASTER})",
         "",
         f"Random rows (`neuralbench show FOLDER --n {RASTER_ROWS} --seed {RASTER_SEED}`); each panel is "
         "one segment, units on y, time bins on x, darker means more spikes.",
@@ -230,7 +346,7 @@ def write_card(
     *,
     title: str,
     summary: str,
-    splits: Mapping[str, tuple[int, int]],
+    splits: Mapping[str, int],
     components: Sequence[Mapping[str, Any]],
     built_with: str = "neuralbench",
     params: Mapping[str, Any] | None = None,
@@ -242,7 +358,7 @@ def write_card(
     Parameters
     ----------
     splits
-        Split name -> (rows, bytes), for the YAML ``dataset_info``.
+        Split name -> rows; the YAML's sizes are measured from ``folder/data``.
     components
         One mapping per component: ``name``, ``sessions``, ``tokens`` and any of
         ``source``, ``source_url``, ``license``, ``cite``, ``fixes``,
@@ -255,14 +371,15 @@ def write_card(
     """
     folder = Path(folder)
     comps = [_with_facts(c) for c in components]
-    licenses = [c["license"] for c in comps if c.get("license")]
+    widths = {c.get("bin_width") or _ms(DEFAULT_BIN_S) for c in comps}
+    width = widths.pop() if len(widths) == 1 else f"{_ms(DEFAULT_BIN_S)} (see each component's bin width)"
     cites = [
         f"- **{c['name']}**: {c['cite']}" + (f" <{c['source_url']}>" if c.get("source_url") else "")
         for c in comps
         if c.get("cite")
     ]
     names = [c["name"] for c in comps]
-    split_text = ", ".join(f"{s}: {rows:,} rows" for s, (rows, _) in splits.items())
+    split_text = ", ".join(f"{s}: {rows:,} rows" for s, rows in splits.items())
     body = [
         f"# {title}",
         "",
@@ -270,7 +387,7 @@ def write_card(
         "",
         f"Splits: {split_text}. Tokens (units x bins): {sum(c.get('tokens', 0) for c in comps):,}.",
         "",
-        *(_raster(folder, store) if raster else []),
+        *(_raster(folder, store, width) if raster else []),
         "## Components",
         "",
         "Sessions and tokens built here, beside the figures of the published corpus.",
@@ -279,11 +396,11 @@ def write_card(
         "",
         "## Schema",
         "",
-        *_SCHEMA,
+        *_schema(width),
         "",
         "## Usage",
         "",
-        _USAGE,
+        _USAGE.replace("{repo}", REPO_PLACEHOLDER),
         "",
         "## Differences from the published corpus",
         "",
@@ -305,7 +422,9 @@ def write_card(
         *cites,
         "",
     ]
-    card = DatasetCard(f"---\n{_yaml_header(splits, licenses).strip()}\n---\n\n" + "\n".join(body))
+    card = DatasetCard(
+        f"---\n{_yaml_header(folder, title, splits, comps).strip()}\n---\n\n" + "\n".join(body)
+    )
     path = folder / "README.md"
     tmp = path.with_name(".README.md.partial")
     tmp.write_text(str(card), encoding="utf-8")

@@ -128,7 +128,7 @@ class Recipe:
     expect: Expect = Expect()
     fixes: tuple[str, ...] = ()  # named differences from the published corpus
     cite: str = ""
-    license: str = ""
+    license: str = ""  # SPDX id; "" where not known here: the card says "other" and links the source
     max_tokens: int | None = 10_000_000  # segment limit; None keeps sessions whole
     overrides: tuple[tuple[str, Mapping[str, Any]], ...] = ()  # (path pattern, params) per subset
 
@@ -236,7 +236,9 @@ _RECIPES = (
         params={"variable": "tx1", "time_axis": 0, "native_bin_s": 0.02},
         include=("diagnosticBlocks/*.mat", "sentences/*.mat", "tuningTasks/*.mat"),
         expect=Expect(sessions=44, tokens=1_796_119_552, subjects=1),
-        fixes=("saturate-uint8", "cast-uint8"),
+        # tx1 is uint8 in the files: the published script did not cast it, and the merge
+        # (which refuses differing dtypes) took it as uint8, so there is nothing to recast
+        fixes=("saturate-uint8",),
         cite="Willett et al. (2023) A high-performance speech neuroprosthesis, Dryad",
         license="CC0-1.0",
     ),
@@ -393,7 +395,8 @@ _RECIPES = (
             subjects=2,
             note="monkey G stays at 60 Hz (bin_size_s=1/60), as published",
         ),
-        # published: counts cast to uint8 before J's 4-bin sum, which then became uint64
+        # published: each 5 ms count cast to uint8 (wrapping) before J's 4-bin sum, which
+        # numpy promoted to uint64 and nothing cast back
         fixes=("saturate-uint8", "cast-uint8", "athalye-sum-before-saturate"),
         cite="Athalye, Khanna, Gowda, Orsborn, Costa, Carmena (2023) Monkey 2D cursor BMI, DANDI:000404",
         license=_CC_BY,
@@ -510,8 +513,9 @@ _RECIPES = (
         params={"name_format": "Spk_{:03d}a_sh", "n_channels": 128},
         include=("*.mat",),
         expect=Expect(sessions=10, tokens=259_179_392, subjects=2),
-        fixes=("saturate-uint8", "lanzarini-drop-negative-times"),
+        fixes=("saturate-uint8", "lanzarini-drop-negative-times", "lanzarini-column-vectors-whole"),
         cite="Lanzarini et al., OSF 82jfr",
+        license="",  # the OSF project states none at hand: the card says "other", see the source
     ),
     # rajalingham. Facts: Zenodo record 13952210; the build uses
     # {mahler,perle}_hand_dmfc_dataset_50ms.mat, struct neural_responses_reliable whose

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,17 +58,29 @@ def _client(workers: int | None, scheduler: str | None, kind: str = "local", job
     """A Client from the cluster options: a scheduler address, or a local/slurm/pbs cluster."""
     from neuralbench.cluster import make_client
 
+    _quiet_libraries()
     if scheduler:
         client = make_client(scheduler)
     elif kind == "local":
         client = make_client("local", profile, n_workers=workers)
     else:
         client = make_client(kind, profile, jobs=jobs)
-    # distributed sets its own loggers to INFO on import; the CLI's -v decides
+    return client
+
+
+def _quiet_libraries() -> None:
+    """Give distributed's and the hub's loggers the CLI's level (WARNING unless ``-v``).
+
+    distributed sets its loggers to INFO when imported (about 15 lines at every
+    cluster start), so it is imported, then set, before any cluster starts; the
+    environment carries the level to worker processes, which import it afresh.
+    """
+    import distributed  # noqa: F401  (its import configures its loggers)
+
     level = click.get_current_context().find_root().obj["log_level"]
     for name in ("distributed", "huggingface_hub"):
         logging.getLogger(name).setLevel(level)
-    return client
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", logging.getLevelName(level).lower())
 
 
 def _close(client) -> None:
@@ -92,30 +105,36 @@ def _run_build(
         resolve_components(raw, list(only or MERGE_ORDER) if options.get("download") else only)
     except NeuralbenchError as exc:
         raise _Usage(str(exc)) from exc
+    from neuralbench.progress import make_display
+
     client = _client(workers, scheduler, *cluster)
     click.echo(f"Dask dashboard: {client.dashboard_link}", err=True)
-    bar = None
-
-    def progress(done: int, total: int, entry: dict) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="sessions", file=sys.stderr)
-            bar.__enter__()
-        bar.update(1)
-        if entry["status"] == "failed":
-            click.echo(f"\nfailed: {entry['error']}", err=True)
-
+    display = make_display(click.get_text_stream("stderr"), every_s=_progress_every_s())
     try:
-        report = build_all(raw, out, only, client, progress=progress, **options)
+        report = build_all(raw, out, only, client, progress=display, **options)
     except NeuralbenchError as exc:  # the output folder cannot be written: nothing was built
+        display.close()
         click.echo(f"Error: {exc}", err=True)
         return 1
     finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
         _close(client)
+    display.close()
     _summary(report, out)
     return 0 if report["ok"] else 1
+
+
+def _plural(n: int, word: str) -> str:
+    """``1 problem``, ``2 problems``."""
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
+def _progress_every_s() -> float:
+    """Seconds between progress lines without a terminal: NEURALBENCH_PROGRESS_EVERY_S, else 30."""
+    value = os.environ.get("NEURALBENCH_PROGRESS_EVERY_S", "30")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        raise _Usage(f"NEURALBENCH_PROGRESS_EVERY_S={value!r} is not a number of seconds") from None
 
 
 def _summary(report: dict, out: Path) -> None:
@@ -129,10 +148,22 @@ def _summary(report: dict, out: Path) -> None:
         click.echo(line + (f"  ERROR {comp['error']}" if comp.get("error") else ""))
     corpus = report.get("corpus", {})
     if "rows" in corpus:
-        click.echo(f"corpus: {corpus['rows']} rows, {corpus['tokens']:,} tokens -> {out / 'corpus'}")
+        click.echo(f"corpus: {_corpus_sentence(corpus)} -> {out / 'corpus'}")
     elif corpus.get("error"):
         click.echo(f"corpus: ERROR {corpus['error']}")
     click.echo(f"report: {out / 'report.json'}")
+
+
+def _corpus_sentence(corpus: dict) -> str:
+    """``46 rows (45 train, 1 test), 463,000 tokens; test holds 1.2 % of the tokens (aim 1 %)``."""
+    rows = corpus["rows"]
+    splits = [s for s in ("train", "test") if s in rows] + sorted(set(rows) - {"train", "test"})
+    per_split = ", ".join(f"{rows[s]:,} {s}" for s in splits)
+    text = f"{_plural(sum(rows.values()), 'row')} ({per_split}), {corpus['tokens']:,} tokens"
+    share = corpus.get("test_share")
+    if share:
+        text += f"; test holds {100 * share['share']:.2g} % of the tokens (aim {100 * share['target']:.2g} %)"
+    return text
 
 
 _build_options = [
@@ -359,7 +390,7 @@ def verify(out: Path, no_values: bool) -> None:
         click.echo(problem, err=True)
     click.echo(
         f"{out}: {result.sessions} sessions, {result.rows} corpus rows, {result.tokens:,} tokens: "
-        + ("OK" if result.ok else f"{len(result.problems)} problems")
+        + ("OK" if result.ok else _plural(len(result.problems), "problem"))
     )
     sys.exit(0 if result.ok else 1)
 

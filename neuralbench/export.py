@@ -212,12 +212,11 @@ def write_component_card(out_dir: str | os.PathLike[str], name: str, card: Mappi
         raise FileNotFoundError(errno.ENOENT, "component not assembled (no manifest)", str(folder))
     if path.exists():
         return path
-    nbytes = sum(p.stat().st_size for p in (folder / "data").glob("train-*.parquet"))
     return write_card(
         folder,
         title=f"neuralbench component: {name}",
         summary=card.get("summary", ""),
-        splits={"train": (manifest["rows"], nbytes)},
+        splits={"train": manifest["rows"]},
         components=[dict(card, sessions=manifest["sessions"], tokens=manifest["tokens"])],
         built_with=card.get("built_with", "neuralbench"),
         store=out_dir,

@@ -42,6 +42,7 @@ __all__ = [
     "merge_components",
     "plan_merge",
     "split_rows",
+    "split_share",
     "write_shard",
 ]
 
@@ -61,35 +62,74 @@ def split_rows(
     seed: int,
     test_size: float = 0.01,
     split_by: SplitBy | str = SplitBy.SESSION,
+    tokens: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the train and test rows, each in shuffled order.
 
-    ``sessions[i]`` is a hashable key of row ``i``'s session. By row, this is
-    exactly ``datasets.Dataset.train_test_split(test_size, seed=seed)``: test =
-    the first ``ceil(test_size * n)`` rows of one permutation. By session, whole
-    sessions in a seeded order go to test until it holds that many rows (at least
-    one session stays in train), then each split is shuffled.
+    ``sessions[i]`` is a hashable key of row ``i``'s session and ``tokens[i]`` its
+    size (default: 1 per row). By row, this is exactly
+    ``datasets.Dataset.train_test_split(test_size, seed=seed)``: test = the first
+    ``ceil(test_size * n)`` rows of one permutation. By session, whole sessions
+    go to test (see :func:`_pick_test_sessions`): as near ``test_size`` of the
+    tokens as they allow, never more than half of them; then each split is shuffled.
+    :func:`split_share` says how near it came.
     """
     n = len(sessions)
     rng = np.random.default_rng(seed)
-    n_test = math.ceil(test_size * n) if n else 0
     if SplitBy(split_by) is SplitBy.ROW:
+        n_test = math.ceil(test_size * n) if n else 0
         perm = rng.permutation(n)
         return perm[n_test:], perm[:n_test]
+    weights = [1] * n if tokens is None else [int(t) for t in tokens]
     keys = list(dict.fromkeys(sessions))
     rows_of: dict[Any, list[int]] = {k: [] for k in keys}
+    size_of: dict[Any, int] = dict.fromkeys(keys, 0)
     for i, key in enumerate(sessions):
         rows_of[key].append(i)
-    test: list[int] = []
-    order = rng.permutation(len(keys))
-    for k in order[:-1]:  # the last session of the order always stays in train
-        if len(test) >= n_test:
-            break
-        test.extend(rows_of[keys[k]])
+        size_of[key] += weights[i]
+    order = [keys[k] for k in rng.permutation(len(keys))]
+    picked = _pick_test_sessions([(k, size_of[k]) for k in order], test_size)
+    test = sorted(i for k in picked for i in rows_of[k])
     test_set = set(test)
     train = np.array([i for i in range(n) if i not in test_set], dtype=np.int64)
-    test_arr = np.array(sorted(test), dtype=np.int64)
-    return rng.permutation(train), rng.permutation(test_arr)
+    return rng.permutation(train), rng.permutation(np.array(test, dtype=np.int64))
+
+
+def _pick_test_sessions(ordered: Sequence[tuple[Any, int]], test_size: float) -> list[Any]:
+    """Sessions (from the seeded ``ordered`` walk) whose sizes add up closest to ``test_size``.
+
+    The walk takes every session that still fits under the target, then the one
+    left out that lands nearest the target, if it does better than stopping short;
+    never more than half of the total, so at least one session stays in train.
+    A build of two or more sessions always gets a test split: when all are larger
+    than the target, the one nearest it (at most half) is taken.
+    """
+    total = sum(size for _, size in ordered)
+    target, cap = min(test_size, 0.5) * total, total / 2
+    if target <= 0 or len(ordered) < 2:
+        return []
+    picked, got, left = [], 0, []
+    for key, size in ordered:
+        if got + size <= target:
+            picked.append(key)
+            got += size
+        else:
+            left.append((key, size))
+    fits = [(abs(got + size - target), i) for i, (_, size) in enumerate(left) if got + size <= cap]
+    if fits and (not picked or min(fits)[0] < target - got):
+        picked.append(left[min(fits)[1]][0])
+    return picked
+
+
+def split_share(tokens: Sequence[int], test: Sequence[int], test_size: float) -> dict[str, Any]:
+    """How close the test split came to its target: its tokens, their share and the aim."""
+    total = int(sum(tokens))
+    got = int(sum(tokens[i] for i in test))
+    return {
+        "tokens": got,
+        "share": round(got / total, 6) if total else 0.0,
+        "target": test_size,
+    }
 
 
 class Row(NamedTuple):
@@ -121,6 +161,7 @@ class MergePlan:
     component_dirs: list[str]
     test_sessions: list[str] = field(default_factory=list)
     store_dir: str | None = None
+    test_share: dict[str, Any] = field(default_factory=dict)
 
     def n_shards(self) -> list[tuple[str, int]]:
         """``(split, k)`` of every shard, train first."""
@@ -199,7 +240,16 @@ def plan_merge(
         return done
     files, rows, sizes = _row_index(dirs)
     keys = [r.ids[:3] for r in rows]
-    train, test = split_rows(keys, seed=seed, test_size=test_size, split_by=split_by)
+    tokens = [r.tokens for r in rows]
+    train, test = split_rows(keys, seed=seed, test_size=test_size, split_by=split_by, tokens=tokens)
+    share = split_share(tokens, test, test_size)
+    logger.info(
+        "test split: %s of %s tokens (%.2f %%, aim %.2f %%)",
+        share["tokens"],
+        sum(tokens),
+        100 * share["share"],
+        100 * test_size,
+    )
     shards = {
         split: [
             [rows[order[i]] for i in shard]
@@ -219,6 +269,7 @@ def plan_merge(
         component_dirs=[str(d) for d in dirs],
         test_sessions=sorted({"/".join(keys[i]) for i in test}),
         store_dir=None if store_dir is None else str(store_dir),
+        test_share=share,
     )
 
 
@@ -318,7 +369,7 @@ def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> di
         tmp,
         title="neuralbench primate corpus",
         summary=(card or {}).get("summary", ""),
-        splits=counts,
+        splits={split: rows for split, (rows, _) in counts.items()},
         components=components,
         built_with=(card or {}).get("built_with", "neuralbench"),
         params=plan.params,
@@ -330,6 +381,7 @@ def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> di
         "params": plan.params,
         "inputs": plan.inputs,
         "test_sessions": plan.test_sessions,
+        "test_share": plan.test_share,
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     swap_in(tmp, plan.final)

@@ -5,7 +5,7 @@ functions into tasks and adds no logic of its own to the data:
 
 1. ``session.open_session`` per session file (a task: hashes the file and scans
    its metadata; returns lazy counts);
-2. ``store.create_partial`` (the session group, written by xarray), ``store.write_blocks``
+2. ``store.create_partial`` (the session group and its coordinates), ``store.write_blocks``
    (one task per time block: bin, saturate, write), then ``store.commit_session``
    (attrs + rename into place); ``store.consolidate_component`` once a component's
    sessions are all done;
@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from neuralbench import __version__, export, merge, store
 from neuralbench.catalog import MERGE_ORDER, RECIPES, Recipe, get_recipe
 from neuralbench.cluster import make_client, release
 from neuralbench.errors import NeuralbenchError, SourceError
+from neuralbench.progress import Progress, Stage, StageTracker
 from neuralbench.readers import get_reader
 from neuralbench.session import SessionRef, find_sessions, open_session
 from neuralbench.shards import DEFAULT_SHARD_BYTES
@@ -51,8 +52,6 @@ CORPUS_DIR = "corpus"
 
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT}
 """Errors of the output side (full disk, file size limit, read-only): the report says so."""
-
-Progress = Callable[[int, int, dict[str, Any]], None]
 
 
 def build_all(
@@ -84,7 +83,10 @@ def build_all(
     seed, test_size, split_by
         The merge's shuffle and test split (see :func:`neuralbench.merge.split_rows`).
     progress
-        Called as ``progress(done, total, entry)`` when a session finishes.
+        Called with a :class:`neuralbench.progress.ProgressEvent` (stage, done,
+        total) whenever a session, a block, an export or a merge shard finishes
+        and whenever a stage's total grows; a session's event carries its report
+        entry. :func:`neuralbench.progress.make_display` gives one for a terminal or a log.
     download
         Fetch the components' raw files first (:func:`neuralbench.sources.download_recipes`,
         on the same client; files already in place and complete are not fetched again).
@@ -106,11 +108,12 @@ def build_all(
     try:
         client.register_plugin(MallocThresholds())  # idempotent: a plugin of that name is replaced
         fetch_errors = _download(client, raw_root, names) if download else {}
-        build = _Build(client, raw_root, out_dir, progress)
+        track = StageTracker(progress)
+        build = _Build(client, raw_root, out_dir, track)
         report = build.run([get_recipe(n) for n in names])
         for name, text in fetch_errors.items():
             report["components"][name]["error"] = text
-        corpus = _merge(client, out_dir, seed, test_size, split_by, max_shard_bytes)
+        corpus = _merge(client, out_dir, seed, test_size, split_by, max_shard_bytes, track)
         report["corpus"] = corpus
         build.wait_for_cards()
         store.remove_partials(out_dir)  # whatever a cancelled or repeated task wrote late
@@ -193,8 +196,8 @@ def resolve_components(raw_root: Path, only: Iterable[str] | None) -> list[str]:
 class _Build:
     """The per-session state machine: open -> write -> commit, then export per component."""
 
-    def __init__(self, client: Client, raw_root: Path, out_dir: Path, progress: Progress | None):
-        self.client, self.raw, self.out, self.progress = client, raw_root, out_dir, progress
+    def __init__(self, client: Client, raw_root: Path, out_dir: Path, track: StageTracker):
+        self.client, self.raw, self.out, self.track = client, raw_root, out_dir, track
         self.entries: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.started: dict[tuple[str, str, str], float] = {}
         self.stage: dict[Future, tuple[str, tuple[str, str, str], Any]] = {}
@@ -204,7 +207,7 @@ class _Build:
         self.recipes: dict[str, Recipe] = {}
         self.stage_attrs: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.cards: dict[str, Future] = {}
-        self.done = 0
+        self.n_blocks: dict[tuple[str, str, str], int] = {}
 
     def run(self, recipes: list[Recipe]) -> dict[str, Any]:
         seq = as_completed()
@@ -220,6 +223,7 @@ class _Build:
                 continue
             self.refs[recipe.name] = refs
             self.pending[recipe.name] = len(refs)
+            self.track.add(Stage.SESSIONS, len(refs))  # progress
             try:
                 self.client.submit(
                     store.init_component, self.out, recipe.name, [r.subject_id for r in refs]
@@ -248,6 +252,10 @@ class _Build:
                 seq.add(fut)
         for fut in seq:
             kind, key, ref = self.stage.pop(fut)
+            if kind in ("stage", "export"):  # progress
+                self.track.finish(Stage.EXPORTS)
+            elif kind == "write":  # progress
+                self.track.finish(Stage.BLOCKS, self.n_blocks.pop(key, 0))
             if kind == "consolidate":
                 if fut.status == "error":
                     self.components[key[0]]["error"] = _error_text(fut.exception(), self.out)
@@ -315,6 +323,8 @@ class _Build:
             segments=len(counts.attrs["segment_bins"]),
         )
         self.stage_attrs[key] = attrs
+        self.n_blocks[key] = len(counts.chunks[1])
+        self.track.add(Stage.BLOCKS, self.n_blocks[key])  # progress
         fut = self.client.compute(store.write_blocks(counts, target))
         self.stage[fut] = ("write", key, ref)
         seq.add(fut)
@@ -337,15 +347,14 @@ class _Build:
                 spikes=attrs.get("n_spikes", 0),
                 units=attrs.get("n_units", 0),
             )
-        self.done += 1
-        if self.progress is not None:
-            self.progress(self.done, len(self.entries), entry)
+        self.track.finish(Stage.SESSIONS, entry=entry)  # progress
         if status == "failed":
             self._count_down(key[0], seq)
             return
         # the session's parquet parts, written while the other sessions are still building:
         # ahead of queued blocks, so that few exports are left for the end
         fut = self.client.submit(export.export_session, self.out, *key, priority=1, pure=False)
+        self.track.add(Stage.EXPORTS)  # progress
         self.stage[fut] = ("stage", key, None)
         seq.add(fut)
 
@@ -372,6 +381,7 @@ class _Build:
             self.components[name]["error"] = "no session was built"
             return
         fut = self.client.submit(export.assemble_component, self.out, name, ok, pure=False)
+        self.track.add(Stage.EXPORTS)  # progress
         self.stage[fut] = ("export", (name, "", ""), None)
         seq.add(fut)
 
@@ -434,7 +444,9 @@ def _card_info(recipe: Recipe) -> dict[str, Any]:
     }
 
 
-def _merge(client: Client, out_dir: Path, seed, test_size, split_by, max_shard_bytes) -> dict[str, Any]:
+def _merge(
+    client: Client, out_dir: Path, seed, test_size, split_by, max_shard_bytes, track: StageTracker
+) -> dict[str, Any]:
     """Merge every finished component folder under ``out_dir`` (not only this run's)."""
     dirs = [
         export.component_dir(out_dir, n)
@@ -472,8 +484,11 @@ def _merge(client: Client, out_dir: Path, seed, test_size, split_by, max_shard_b
         # largest shards first, the raster last, so that the workers finish together
         jobs = sorted(plan.n_shards(), key=lambda job: -sum(r.tokens for r in plan.shards[job[0]][job[1]]))
         calls = [(merge.write_shard, plan, split, k) for split, k in jobs]
-        _in_slots(client, [*calls, (merge.draw_corpus_raster, plan)], running)
-        return client.submit(merge.finalize_merge, plan, card, pure=False).result()
+        track.add(Stage.SHARDS, len(calls) + 2)  # progress: the shards, the raster, the card
+        _in_slots(client, [*calls, (merge.draw_corpus_raster, plan)], running, track)
+        manifest = client.submit(merge.finalize_merge, plan, card, pure=False).result()
+        track.finish(Stage.SHARDS)  # progress
+        return manifest
     except Exception as exc:
         logger.error("merge failed: %s", exc)
         client.cancel(running)  # no shard may go on writing into the partial folder
@@ -482,7 +497,9 @@ def _merge(client: Client, out_dir: Path, seed, test_size, split_by, max_shard_b
         return {"error": _error_text(exc, out_dir / CORPUS_DIR)}
 
 
-def _in_slots(client: Client, calls: list[tuple[Any, ...]], running: list[Future]) -> None:
+def _in_slots(
+    client: Client, calls: list[tuple[Any, ...]], running: list[Future], track: StageTracker | None = None
+) -> None:
     """Run ``calls`` (``(function, *args)``) in order, one per worker thread at a time.
 
     A task is placed on a worker when it is submitted, by estimated occupancy; all
@@ -491,7 +508,7 @@ def _in_slots(client: Client, calls: list[tuple[Any, ...]], running: list[Future
     call only when a thread is free leaves the scheduler little to misplace; no
     call is pinned to a worker, so a lost worker costs only its retried task.
     ``running`` receives the futures submitted, so that a caller can cancel them;
-    the first error raises.
+    ``track`` counts each one done as a shard; the first error raises.
     """
     pending = iter(calls)
     done = as_completed()
@@ -505,6 +522,8 @@ def _in_slots(client: Client, calls: list[tuple[Any, ...]], running: list[Future
         submit_next()
     for fut in done:
         fut.result()
+        if track is not None:
+            track.finish(Stage.SHARDS)  # progress
         submit_next()
 
 

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from neuralbench.card import set_repo_id
 from neuralbench.errors import SourceError
 
 __all__ = ["IGNORE", "push_folder", "resolve_folder"]
@@ -86,6 +87,7 @@ def push_folder(
     from huggingface_hub import HfApi
 
     folder = resolve_folder(folder, component)
+    set_repo_id(folder / "README.md", repo_id)  # the card's usage snippet names this repository
     api = HfApi(endpoint=endpoint, token=token)
     url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     logger.info("pushing %s to %s", folder, url)

@@ -1,12 +1,24 @@
-"""The row schema of the published corpus, as Hugging Face features and an Arrow schema."""
+"""The row schema of the published corpus, as Hugging Face features and an Arrow schema.
+
+The features are written down (parquet metadata, card YAML) in the form every
+``datasets`` version reads: ``Sequence`` of ``Sequence`` of ``uint8``, which
+``datasets`` 4 and 5 read back as ``List(List(Value('uint8')))`` and 3.x as the
+``Sequence(Sequence(Value('uint8')))`` of the published components, so our
+parquet concatenates with theirs under either. (``datasets`` 4 writes ``List``,
+which 3.x reads as a plain python list of features, ``[[Value('uint8')]]``, that
+``concatenate_datasets`` refuses to align with a published component.)
+"""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from datasets import Features, List, Value
 
-__all__ = ["FEATURES", "ID_COLUMNS", "SCHEMA", "segment_table"]
+__all__ = ["FEATURES", "ID_COLUMNS", "SCHEMA", "portable_features", "portable_yaml_features", "segment_table"]
 
 FEATURES = Features(
     {
@@ -19,8 +31,32 @@ FEATURES = Features(
 )
 """One row per segment: counts (units x bins) and four string ids."""
 
-SCHEMA: pa.Schema = FEATURES.arrow_schema
-"""Arrow schema with the ``huggingface`` metadata ``datasets`` reads back."""
+
+def portable_features(node: Any) -> Any:
+    """``Features.to_dict()`` output with each ``List`` (no fixed length) written as ``Sequence``."""
+    if isinstance(node, list):
+        return [portable_features(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: portable_features(v) for k, v in node.items()}
+    if out.get("_type") == "List" and out.get("length", -1) == -1:
+        out = {"feature": out["feature"], "_type": "Sequence"}
+    return out
+
+
+def portable_yaml_features(node: Any) -> Any:
+    """The card YAML's ``features`` with each ``list:`` key written as ``sequence:``."""
+    if isinstance(node, list):
+        return [portable_yaml_features(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    return {("sequence" if k == "list" else k): portable_yaml_features(v) for k, v in node.items()}
+
+
+SCHEMA: pa.Schema = FEATURES.arrow_schema.with_metadata(
+    {"huggingface": json.dumps({"info": {"features": portable_features(FEATURES.to_dict())}})}
+)
+"""Arrow schema with the ``huggingface`` metadata every ``datasets`` version reads back."""
 
 ID_COLUMNS = ("subject_id", "session_id", "segment_id", "source_dataset")
 

@@ -40,13 +40,15 @@ class Scale:
 
 
 def _spike_trains(rng: np.random.Generator, n_units: int, seconds: float, rate: float) -> list:
-    """Poisson spike trains with some spikes exactly on bin edges and one silent unit."""
+    """Poisson spike trains with some spikes exactly on bin edges; every unit spikes.
+
+    The real units files of churchland, perich and the neupane dandisets have no
+    silent unit (their published builders would crash on one); that case lives in
+    the bad-input tests (``tests/badfiles.py``).
+    """
     trains = []
-    for u in range(n_units):
-        if u == 1:
-            trains.append(np.array([], dtype=np.float64))  # an empty unit
-            continue
-        n = rng.poisson(rate * seconds * (0.5 + rng.random()))
+    for _ in range(n_units):
+        n = max(1, rng.poisson(rate * seconds * (0.5 + rng.random())))
         t = rng.uniform(0.0, seconds, n)
         on_edge = rng.integers(0, int(seconds / 0.02), size=max(1, n // 50)) * 0.02
         trains.append(np.sort(np.concatenate([t, on_edge])))
@@ -56,8 +58,15 @@ def _spike_trains(rng: np.random.Generator, n_units: int, seconds: float, rate: 
     return trains
 
 
-def new_nwbfile(identifier: str, subject: str):
-    """An empty NWBFile with fixed dates (same seed, same file), for synthetic sessions."""
+_SPECIES = {"000950": "Homo sapiens", "000954": "Homo sapiens", "001062": "Callithrix jacchus"}
+"""Dandisets whose subjects are not rhesus macaques (their listings' species)."""
+
+
+def new_nwbfile(identifier: str, subject: str, species: str = "Macaca mulatta"):
+    """An empty NWBFile with fixed dates (same seed, same file), for synthetic sessions.
+
+    The subject has species, age and sex, as nwbinspector asks of a DANDI file.
+    """
     from pynwb import NWBFile
     from pynwb.file import Subject
 
@@ -66,8 +75,16 @@ def new_nwbfile(identifier: str, subject: str):
         identifier=identifier,
         session_start_time=_START,
         file_create_date=[_START],
-        subject=Subject(subject_id=subject, species="Macaca mulatta"),
+        institution="neuralbench",
+        lab="synthetic",
+        experimenter=["Synth, Neural"],
+        experiment_description="synthetic spike trains in a source's layout",
+        subject=Subject(subject_id=subject, species=species, age="P5Y", sex="U", description="synthetic"),
     )
+
+
+def _species(path: Path) -> str:
+    return next((sp for dandiset, sp in _SPECIES.items() if dandiset in path.parts), "Macaca mulatta")
 
 
 def _write_nwb(path: Path, nwbfile) -> Path:
@@ -84,7 +101,7 @@ def _write_nwb(path: Path, nwbfile) -> Path:
 def _units_nwb(path: Path, trains: list, *, in_processing: bool, subject: str) -> Path:
     from pynwb.misc import Units
 
-    nwb = new_nwbfile(path.stem, subject)
+    nwb = new_nwbfile(path.stem, subject, _species(path))
     units = Units(name="units", description="synthetic sorted units")
     for t in trains:
         units.add_unit(spike_times=t)
@@ -100,7 +117,7 @@ def _timeseries_nwb(
 ) -> Path:
     from pynwb import TimeSeries
 
-    nwb = new_nwbfile(path.stem, subject)
+    nwb = new_nwbfile(path.stem, subject, _species(path))
     ts = TimeSeries(name=name, data=data, unit="count", rate=rate, starting_time=0.0)
     if where == "acquisition":
         nwb.add_acquisition(ts)
@@ -115,7 +132,7 @@ def _aux_nwb(path: Path, subject: str) -> Path:
     """A file of the dandiset that is not a session (behaviour, images, raw ephys)."""
     from pynwb import TimeSeries
 
-    nwb = new_nwbfile(path.stem, subject)
+    nwb = new_nwbfile(path.stem, subject, _species(path))
     nwb.add_acquisition(TimeSeries(name="position", data=np.zeros((10, 2)), unit="m", rate=100.0))
     return _write_nwb(path, nwb)
 
@@ -200,7 +217,8 @@ def _willett(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
     out = []
     for folder, stem in [("diagnosticBlocks", "t12.2022.05.05"), ("sentences", "t12.2022.05.05")]:
         n_bins = int(scale.seconds / 0.02)
-        tx1 = rng.poisson(scale.rate_hz * 0.02, (n_bins, 256)).astype(np.float64)
+        # uint8 as in the real files: the published build cast nothing and its merge took uint8
+        tx1 = rng.poisson(scale.rate_hz * 0.02, (n_bins, 256)).astype(np.uint8)
         path = root / folder / f"{stem}.mat"
         path.parent.mkdir(parents=True, exist_ok=True)
         out.append(_archives._savemat(path, {"tx1": tx1, "blockNum": np.ones((n_bins, 1))}))
@@ -283,6 +301,10 @@ _UNITS_LAYOUTS: dict[str, tuple[str, bool, tuple[str, ...], tuple[str, ...]]] = 
 }  # fmt: skip
 
 
+_EXTRAS_WITH_UNITS = {"even-chen"}
+"""Layouts whose extra files hold a Units table (even-chen's ``*+image.nwb``: Units, LFP, Position)."""
+
+
 def _units_layout(name: str) -> Callable[[Path, np.random.Generator, Scale], list[Path]]:
     """The writer of a units-table dandiset of :data:`_UNITS_LAYOUTS`."""
 
@@ -296,7 +318,12 @@ def _units_layout(name: str) -> Callable[[Path, np.random.Generator, Scale], lis
             trains = _spike_trains(rng, scale.units + k, scale.seconds, scale.rate_hz)
             out.append(_units_nwb(base / rel, trains, in_processing=in_processing, subject=subject))
         for rel in extra:
-            out.append(_aux_nwb(base / rel, rel.split("/", 1)[0].removeprefix("sub-")))
+            subject = rel.split("/", 1)[0].removeprefix("sub-")
+            if name in _EXTRAS_WITH_UNITS:  # a session file too, which the recipe skips
+                trains = _spike_trains(rng, scale.units, scale.seconds, scale.rate_hz)
+                out.append(_units_nwb(base / rel, trains, in_processing=in_processing, subject=subject))
+            else:
+                out.append(_aux_nwb(base / rel, subject))
         return out
 
     write.__name__ = f"_{name.replace('-', '_')}"

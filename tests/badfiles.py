@@ -167,6 +167,13 @@ CASES = [
         lambda p: _units(p, [np.array([]), np.array([])]),
         "holds no spike times",
     ),
+    BadFile(
+        "one-silent-unit",  # the synthetic tree has none (nor have the real files of 4 dandisets)
+        "kim",
+        "sub-S/sub-S_ses-silent.nwb",
+        lambda p: _units(p, [np.array([0.1, 0.5]), np.array([]), np.array([0.3])]),
+        None,
+    ),
     BadFile("truncated-hdf5", "kim", "sub-T/sub-T_ses-truncated.nwb", _truncated, "HDF5 file"),
     BadFile(
         "not-hdf5", "kim", "sub-T/sub-T_ses-text.nwb", _bytes(b"this is not HDF5\n" * 40), "not an HDF5 file"

@@ -44,6 +44,23 @@ def test_synth_then_build_only_one_component(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (out / "components" / "h2" / "README.md").exists()
     assert not (out / "components" / "xiao").exists()
+    # quiet by default: no INFO line of distributed's cluster start
+    assert "INFO" not in proc.stderr, proc.stderr
+    # without a terminal, progress lines to stderr; the last one covers every stage
+    last = [line for line in proc.stderr.splitlines() if line.startswith("progress: ")][-1]
+    assert last == "progress: sessions 2/2 | blocks 2/2 | exports 3/3 | shards 4/4  done"
+    # the corpus as a sentence, train first
+    # (by row here: 1 of 2 rows is half the tokens, which the summary says)
+    summary = "corpus: 2 rows (1 train, 1 test), 2,304,000 tokens; test holds 50 % of the tokens (aim 1 %)"
+    assert summary in proc.stdout
+
+
+def test_verbose_shows_the_cluster_log(tmp_path):
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    assert run("synth", str(raw), "--only", "h2").returncode == 0
+    proc = run("-v", "build", str(raw), str(out), "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "INFO distributed.scheduler" in proc.stderr
 
 
 def test_failed_session_exits_1(tmp_path):

@@ -15,6 +15,7 @@ from neuralbench.merge import (
     merge_components,
     plan_merge,
     split_rows,
+    split_share,
     write_shard,
 )
 from neuralbench.schema import segment_table
@@ -214,3 +215,41 @@ def test_no_raster_for_an_empty_train_split(tmp_path):
     plan.shards["train"] = [[]]
     assert draw_corpus_raster(plan) is False
     discard_plan(plan)
+
+
+def test_session_split_aims_at_a_share_of_tokens():
+    # 200 sessions of 1 row each, sizes 1..200: 1 % of the tokens, whole sessions
+    keys = list(range(200))
+    tokens = [k + 1 for k in keys]
+    train, test = split_rows(keys, seed=3, tokens=tokens)
+    share = split_share(tokens, test, 0.01)
+    assert share["target"] == 0.01 and abs(share["share"] - 0.01) < 0.002
+    assert sorted([*train.tolist(), *test.tolist()]) == keys
+
+
+def test_session_split_of_few_large_sessions_takes_at_most_half():
+    # the case: 2 sessions of 14 rows put 20 of 28 rows in test
+    keys = ["a"] * 14 + ["b"] * 14
+    train, test = split_rows(keys, seed=0, tokens=[100] * 28)
+    assert len(test) == 14 and len(train) == 14  # one session each: half, not more
+    # one large session and a small one: the small one is the closer to 1 %
+    keys = ["big"] * 20 + ["small"] * 2
+    tokens = [1_000] * 20 + [50] * 2
+    for seed in range(5):
+        train, test = split_rows(keys, seed=seed, tokens=tokens)
+        assert sorted(test.tolist()) == [20, 21]
+
+
+def test_session_split_goes_by_tokens_not_rows():
+    # many small rows of one session, few large rows of others
+    keys = ["many"] * 50 + [f"s{i}" for i in range(99)]
+    tokens = [1] * 50 + [1_000] * 99  # "many" holds 50 tokens of 99,050: 0.05 %
+    train, test = split_rows(keys, seed=0, tokens=tokens)
+    share = split_share(tokens, test, 0.01)
+    assert 0.005 < share["share"] <= 0.0151  # one 1,000-token session (1.0 %), maybe "many" too
+    assert len(test) < 0.6 * len(keys)
+
+
+def test_no_test_split_for_a_zero_test_size_or_one_session():
+    assert len(split_rows(["a", "b", "c"], seed=0, test_size=0.0)[1]) == 0
+    assert len(split_rows(["a"] * 4, seed=0, tokens=[9] * 4)[1]) == 0

@@ -125,3 +125,67 @@ def test_mat_v5_files_carry_no_creation_time(tmp_path):
         head = path.read_bytes()[:116]
         if head.startswith(b"MATLAB 5.0"):
             assert b"Created on" not in head, path
+
+
+def _units_tables(path):
+    with h5py.File(path, "r") as f:
+        for group in ("units", "processing/ecephys/units"):
+            if group in f:
+                index = f[f"{group}/spike_times_index"][:]
+                return np.diff(np.concatenate([[0], index]))
+    return None
+
+
+def test_units_tables_have_no_silent_unit_and_even_chen_image_files_hold_units(tree):
+    raw, written = tree
+    for name in ("churchland", "perich", "neupane-ppc", "neupane-entorhinal", "even-chen", "kim"):
+        for path in written[name]:
+            counts = _units_tables(path)
+            if counts is not None:
+                assert counts.min() > 0, path  # as in the real files: every unit spikes
+    image = [p for p in written["even-chen"] if p.name.endswith("+image.nwb")]
+    assert image and _units_tables(image[0]) is not None
+
+
+def test_subjects_are_described_and_humans_are_human(tree):
+    raw, written = tree
+    for name, species in (("h1", "Homo sapiens"), ("h2", "Homo sapiens"), ("moore", "Callithrix jacchus"),
+                          ("churchland", "Macaca mulatta")):  # fmt: skip
+        with h5py.File(written[name][0], "r") as f:
+            assert f["general/subject/species"][()].decode() == species
+            assert f["general/subject/age"][()] and f["general/subject/sex"][()]
+
+
+def test_wojcik_sessions_differ_and_counts_vary(tree):
+    raw, written = tree
+    reader = get_reader("npy-rates")
+    counts = [reader.open_session(p, **RECIPES["wojcik"].params).values for p in written["wojcik"]]
+    assert counts[0].shape != counts[1].shape or not np.array_equal(counts[0], counts[1])
+    for c in counts:
+        assert len(np.unique(c)) >= 4 and (c == 0).mean() > 0.2  # not a 1 in every bin
+
+
+def test_willett_tx1_is_uint8_as_in_the_real_files(tree):
+    from scipy.io import loadmat
+
+    raw, written = tree
+    assert loadmat(written["willett"][0])["tx1"].dtype == np.uint8
+
+
+# nwbinspector's CRITICAL findings that the synthetic tree has on purpose: the 300 equal
+# spike times of the burst that saturates one bin (the saturation test's input).
+DELIBERATE_CRITICAL = {"check_ascending_spike_times"}
+
+
+def test_nwbinspector_finds_nothing_critical_but_the_deliberate_cases(tree):
+    nwbinspector = pytest.importorskip("nwbinspector")
+    raw, written = tree
+    one_per_dandiset = {
+        p.relative_to(raw).parts[:2]: p for ps in written.values() for p in ps if p.suffix == ".nwb"
+    }
+    found = set()
+    for path in one_per_dandiset.values():
+        for message in nwbinspector.inspect_nwbfile(nwbfile_path=str(path)):
+            if message.importance.name == "CRITICAL":
+                found.add(message.check_function_name)
+    assert found <= DELIBERATE_CRITICAL, found
