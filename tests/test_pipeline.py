@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -229,5 +230,6 @@ def test_a_failed_merge_task_raises_and_leaves_the_rest_unsubmitted(cluster_clie
 
     running = []
     with pytest.raises(OSError, match="No space"):
-        _in_slots(cluster_client, [(fail,)] + [(abs, -1)] * 5, running)
+        # the other calls outlast the failure by far, so it is seen while they run
+        _in_slots(cluster_client, [(fail,)] + [(time.sleep, 2.0)] * 5, running)
     assert len(running) < 6  # the calls after the failure were never submitted
