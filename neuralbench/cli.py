@@ -296,7 +296,7 @@ def build(
       neuralbench build raw out --scheduler tcp://10.0.0.5:8786
     """
     cluster = (cluster_kind, jobs, profile, worker_timeout)
-    options = {"seed": seed, "split_by": split_by, "download": download}
+    options = {"seed": seed, "split_by": split_by, "download": download, "worker_timeout": worker_timeout}
     sys.exit(_run_build(raw, out, _names(only), workers, scheduler, cluster, **options))
 
 

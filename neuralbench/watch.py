@@ -222,6 +222,8 @@ def watch_workers(
     if in_main and not callable(previous):  # SIG_IGN/SIG_DFL: give the stop a handler
         signal.signal(signal.SIGINT, signal.default_int_handler)
     watch = _Watch(client, _Clock(client, timeout, explain), poll_s)
+    watch.seen = _n_workers(client)
+    watch.clock.check(watch.seen)  # workers already there count as arrived
     if not in_main:
         watch.main = None
     watch.start()

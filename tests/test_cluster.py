@@ -231,7 +231,8 @@ def test_dask_jobqueue_import_leaves_sigint_alone() -> None:
         "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=WAIT_S)
+    cmd = [sys.executable, "-c", code]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=WAIT_S)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
 

@@ -75,6 +75,10 @@ def _until(what: str, check, timeout: float = WAIT_S, proc: subprocess.Popen | N
     return value
 
 
+def _run(slurm: Slurm, cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=WAIT_S, env=slurm.env, cwd=cwd)
+
+
 def _build(slurm: Slurm, raw: Path, out: Path, profile: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "neuralbench", "build", str(raw), str(out), "--cluster", "slurm",
             "--profile", str(profile), *extra]  # fmt: skip
@@ -83,8 +87,7 @@ def _build(slurm: Slurm, raw: Path, out: Path, profile: Path, *extra: str) -> li
 def test_build_on_slurm_equals_local(slurm: Slurm, reference, tmp_path: Path) -> None:
     raw, digests = reference
     profile = _profile(tmp_path, "nb-t-build")
-    proc = subprocess.run(_build(slurm, raw, tmp_path / "out", profile, "--jobs", "2"),
-                          capture_output=True, text=True, timeout=WAIT_S, env=slurm.env, cwd=tmp_path)  # fmt: skip
+    proc = _run(slurm, _build(slurm, raw, tmp_path / "out", profile, "--jobs", "2"), tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert _parquet(tmp_path / "out") == digests
     logs = sorted(p.name for p in (tmp_path / "logs").iterdir())
@@ -93,9 +96,10 @@ def test_build_on_slurm_equals_local(slurm: Slurm, reference, tmp_path: Path) ->
 
 
 def _sbatch_launch(slurm: Slurm, tmp_path: Path, raw: Path, out: Path, jobs: int, profile: Path) -> str:
+    script = REPO / "cluster" / "launch-slurm.sh"
     cmd = ["sbatch", "--parsable", f"--output={tmp_path}/head-%j.out", "--job-name", f"{profile.stem}-head",
-           str(REPO / "cluster" / "launch-slurm.sh"), str(raw), str(out), str(jobs), str(profile)]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=slurm.env, cwd=tmp_path)
+           str(script), str(raw), str(out), str(jobs), str(profile)]  # fmt: skip
+    proc = _run(slurm, cmd, tmp_path)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip().split(";")[0]
 
@@ -160,8 +164,7 @@ def test_job_larger_than_the_node_stops_with_the_reason(slurm: Slurm, reference,
     raw, _ = reference
     profile = _profile(tmp_path, "nb-t-huge", cores=slurm.cpus + 1)
     start = time.monotonic()
-    proc = subprocess.run(_build(slurm, raw, tmp_path / "out", profile, "--jobs", "2"),
-                          capture_output=True, text=True, timeout=WAIT_S, env=slurm.env, cwd=tmp_path)  # fmt: skip
+    proc = _run(slurm, _build(slurm, raw, tmp_path / "out", profile, "--jobs", "2"), tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert time.monotonic() - start < 200  # well before the profile's worker-timeout of 240 s
     assert "PartitionConfig" in proc.stderr and "more cores or memory than a node" in proc.stderr
@@ -174,15 +177,15 @@ def test_job_larger_than_the_node_stops_with_the_reason(slurm: Slurm, reference,
 def test_no_free_node_is_a_bounded_wait(slurm: Slurm, reference, tmp_path: Path) -> None:
     """Jobs pending for Resources (the node is taken): the build waits --worker-timeout, then says why."""
     raw, _ = reference
-    blocker = subprocess.run(["sbatch", "--parsable", "--job-name", "nb-t-blocker", "-c", str(slurm.cpus),
-                              "--mem=100M", "--output=/dev/null", "--wrap", "sleep 600"],
-                             capture_output=True, text=True, timeout=60, env=slurm.env, check=True)  # fmt: skip
+    cmd = ["sbatch", "--parsable", "--job-name", "nb-t-blocker", "-c", str(slurm.cpus), "--mem=100M",
+           "--output=/dev/null", "--wrap", "sleep 600"]  # fmt: skip
+    blocker = _run(slurm, cmd, tmp_path)
+    assert blocker.returncode == 0, blocker.stderr
     try:
         _until("the blocking job running", lambda: _jobs(slurm, "nb-t-blocker", "RUNNING"))
         profile = _profile(tmp_path, "nb-t-wait")
-        proc = subprocess.run(_build(slurm, raw, tmp_path / "out", profile, "--jobs", "1",
-                                     "--worker-timeout", "15"),
-                              capture_output=True, text=True, timeout=WAIT_S, env=slurm.env, cwd=tmp_path)  # fmt: skip
+        cmd = _build(slurm, raw, tmp_path / "out", profile, "--jobs", "1", "--worker-timeout", "15")
+        proc = _run(slurm, cmd, tmp_path)
     finally:
         subprocess.run(["scancel", blocker.stdout.strip()], timeout=60, env=slurm.env)
     assert proc.returncode == 1, proc.stderr
@@ -212,7 +215,6 @@ def test_ctrl_c_cancels_jobs_and_a_rerun_finishes(slurm: Slurm, reference, tmp_p
     assert _jobs(slurm, "nb-t-int") == []
     report = json.loads((out / "report.json").read_text())
     assert report["ok"] is False and report["stopped"]
-    rerun = subprocess.run(_build(slurm, raw, out, profile, "--jobs", "1"), capture_output=True,
-                           text=True, timeout=WAIT_S, env=slurm.env, cwd=tmp_path)  # fmt: skip
+    rerun = _run(slurm, _build(slurm, raw, out, profile, "--jobs", "1"), tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert _parquet(out) == digests
