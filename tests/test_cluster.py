@@ -393,3 +393,13 @@ def test_build_on_a_separately_started_scheduler(scheduler: Path, tmp_path: Path
     # the scheduler outlives the build: the CLI only closed its own client
     with connect(str(scheduler), timeout=WAIT_S) as again:
         assert len(again.scheduler_info()["workers"]) == 2
+
+
+@pytest.mark.parametrize("script", ["launch-slurm.sh", "launch-pbs.sh"])
+def test_launch_script_without_neuralbench_says_what_to_edit(script: str, tmp_path: Path) -> None:
+    """No `neuralbench` on PATH in the job: exit 127 with the line to edit, not `exec: not found`."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RAW": "/raw", "OUT": "/out"}
+    proc = subprocess.run(["bash", str(PROFILES / script), "/raw", "/out"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=WAIT_S)  # fmt: skip
+    assert proc.returncode == 127
+    assert "neuralbench is not on PATH" in proc.stderr and "set SETUP near the top" in proc.stderr
