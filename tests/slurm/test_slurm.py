@@ -84,6 +84,22 @@ def _build(slurm: Slurm, raw: Path, out: Path, profile: Path, *extra: str) -> li
             "--profile", str(profile), *extra]  # fmt: skip
 
 
+def _after_first_session(slurm: Slurm, cmd: list[str], out: Path, cwd: Path, act) -> tuple:
+    """Run a build, ``act(proc)`` once it has stored a session, and wait for its end."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slurm.env, cwd=cwd
+    )
+    try:
+        _until("a stored session", lambda: store.stored_sessions(out, "h2")
+               or store.stored_sessions(out, "churchland"), proc=proc)  # fmt: skip
+        act(proc)
+        _, stderr = proc.communicate(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc, stderr
+
+
 def test_build_on_slurm_equals_local(slurm: Slurm, reference, tmp_path: Path) -> None:
     raw, digests = reference
     profile = _profile(tmp_path, "nb-t-build")
@@ -141,18 +157,14 @@ def test_cancelled_worker_job_build_still_equals_local(slurm: Slurm, reference, 
     raw, digests = reference
     out = tmp_path / "out"
     profile = _profile(tmp_path, "nb-t-lose")
-    proc = subprocess.Popen(_build(slurm, raw, out, profile, "--jobs", "2"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=slurm.env, cwd=tmp_path)  # fmt: skip
-    try:
-        running = _until("two running workers", lambda: len(j := _jobs(slurm, "nb-t-lose", "RUNNING")) == 2
-                         and j, proc=proc)  # fmt: skip
-        _until("a stored session", lambda: store.stored_sessions(out, "h2")
-               or store.stored_sessions(out, "churchland"), proc=proc)  # fmt: skip
+
+    def cancel_one_worker(proc: subprocess.Popen) -> None:
+        running = _jobs(slurm, "nb-t-lose", "RUNNING")
+        assert len(running) == 2, running  # both workers were there before the first session
         subprocess.run(["scancel", running[0]], timeout=60, env=slurm.env, check=True)
-        stdout, stderr = proc.communicate(timeout=WAIT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+
+    cmd = _build(slurm, raw, out, profile, "--jobs", "2")
+    proc, stderr = _after_first_session(slurm, cmd, out, tmp_path, cancel_one_worker)
     assert proc.returncode == 0, stderr
     assert "lost 1 of 2 dask workers" in stderr
     assert _parquet(out) == digests
@@ -199,16 +211,8 @@ def test_ctrl_c_cancels_jobs_and_a_rerun_finishes(slurm: Slurm, reference, tmp_p
     raw, digests = reference
     out = tmp_path / "out"
     profile = _profile(tmp_path, "nb-t-int")
-    proc = subprocess.Popen(_build(slurm, raw, out, profile, "--jobs", "1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=slurm.env, cwd=tmp_path)  # fmt: skip
-    try:
-        _until("a stored session", lambda: store.stored_sessions(out, "h2")
-               or store.stored_sessions(out, "churchland"), proc=proc)  # fmt: skip
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    cmd = _build(slurm, raw, out, profile, "--jobs", "1")
+    proc, stderr = _after_first_session(slurm, cmd, out, tmp_path, lambda p: p.send_signal(signal.SIGINT))
     assert proc.returncode == 130, stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("interrupted by SIGINT: cancelled worker jobs"), stderr
