@@ -6,10 +6,14 @@ Exit status: 0 when everything was built, 1 when a session (or a stage) failed,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +58,30 @@ def synth(raw: Path, only: str | None, seed: int) -> None:
         click.echo(f"{name}: {len(files)} files")
 
 
-def _client(workers: int | None, scheduler: str | None, kind: str = "local", jobs=None, profile=None):
+class _BadCluster(click.ClickException):
+    """A cluster profile or size that cannot work (unknown key, ``jobs: 0``): one line, exit 2."""
+
+    exit_code = 2
+
+
+def _client(
+    workers: int | None, scheduler: str | None, kind: str = "local", jobs=None, profile=None, timeout=None
+):
     """A Client from the cluster options: a scheduler address, or a local/slurm/pbs cluster."""
-    from neuralbench.cluster import make_client
+    from neuralbench.cluster import make_client, resolve
 
     _quiet_libraries()
-    if scheduler:
-        client = make_client(scheduler)
-    elif kind == "local":
-        client = make_client("local", profile, n_workers=workers)
-    else:
-        client = make_client(kind, profile, jobs=jobs)
+    try:
+        if scheduler:
+            client = make_client(scheduler)
+        elif kind == "local":
+            resolve("local", profile, n_workers=workers, worker_timeout=timeout)  # usage errors first
+            client = make_client("local", profile, n_workers=workers, worker_timeout=timeout)
+        else:
+            resolve(kind, profile, jobs=jobs, worker_timeout=timeout)
+            client = make_client(kind, profile, jobs=jobs, worker_timeout=timeout)
+    except (NeuralbenchError, ValueError, TypeError) as exc:
+        raise _BadCluster(str(exc)) from exc
     return client
 
 
@@ -99,26 +116,40 @@ def _run_build(
     **options: Any,
 ) -> int:
     from neuralbench.catalog import MERGE_ORDER
-    from neuralbench.pipeline import build_all, resolve_components
+    from neuralbench.pipeline import resolve_components
 
     try:
         resolve_components(raw, list(only or MERGE_ORDER) if options.get("download") else only)
     except NeuralbenchError as exc:
         raise _Usage(str(exc)) from exc
+    client = None
+    with _signals_interrupt():
+        try:
+            client = _client(workers, scheduler, *cluster)
+            return _build_on(client, raw, out, only, **options)
+        except _Interrupted as stop:
+            _quiet_dask()
+            _interrupted_line(stop, client, out)
+            return stop.exit_code
+        finally:
+            if client is not None:
+                _close(client)
+
+
+def _build_on(client, raw: Path, out: Path, only: list[str] | None, **options: Any) -> int:
+    from neuralbench.pipeline import build_all
     from neuralbench.progress import make_display
 
-    client = _client(workers, scheduler, *cluster)
     click.echo(f"Dask dashboard: {client.dashboard_link}", err=True)
     display = make_display(click.get_text_stream("stderr"), every_s=_progress_every_s())
     try:
-        report = build_all(raw, out, only, client, progress=display, **options)
-    except NeuralbenchError as exc:  # the output folder cannot be written: nothing was built
-        display.close()
+        try:
+            report = build_all(raw, out, only, client, progress=display, **options)
+        finally:
+            display.close()
+    except NeuralbenchError as exc:  # an unwritable output folder, or no worker within the bound
         click.echo(f"Error: {exc}", err=True)
         return 1
-    finally:
-        _close(client)
-    display.close()
     _summary(report, out)
     return 0 if report["ok"] else 1
 
@@ -135,6 +166,62 @@ def _progress_every_s() -> float:
         return max(0.0, float(value))
     except ValueError:
         raise _Usage(f"NEURALBENCH_PROGRESS_EVERY_S={value!r} is not a number of seconds") from None
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM during a build; ``exit_code`` is the shell's 128 + signal number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.exit_code = signum, 128 + signum
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM (``scancel`` of the head job) raise :class:`_Interrupted`.
+
+    The first one only: a second signal acts as it normally does (kills at once, leaving
+    whatever cleanup was under way). The previous handlers come back on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise _Interrupted(signum)
+
+    for signum in previous:
+        signal.signal(signum, interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _quiet_dask() -> None:
+    """Workers and comms closing under a signal log errors that are expected: keep one line."""
+    for name in ("distributed", "dask_jobqueue", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _interrupted_line(stop: _Interrupted, client, out: Path) -> None:
+    """The one line a signal leaves: what stopped, what was cancelled, what is done."""
+    from neuralbench.cluster import cancel_jobs
+
+    jobs = cancel_jobs(client) if client is not None else []
+    stopped = f"cancelled worker jobs {' '.join(jobs)}" if jobs else "stopped the workers"
+    try:
+        sessions = json.loads((out / "report.json").read_text())["sessions"]
+        done = sum(s["status"] in ("built", "skipped") for s in sessions)
+        progress = f"{done} of {len(sessions)} sessions done, report {out / 'report.json'}"
+    except (OSError, ValueError, KeyError, TypeError):
+        progress = "no session done yet"
+    click.echo(f"interrupted by {signal.Signals(stop.signum).name}: {stopped}; {progress}; "
+               "rerun the same command to finish", err=True)  # fmt: skip
 
 
 def _summary(report: dict, out: Path) -> None:
@@ -168,7 +255,9 @@ def _corpus_sentence(corpus: dict) -> str:
 
 _build_options = [
     click.option("--only", help="Comma-separated component names (default: all with a raw folder)."),
-    click.option("--workers", type=int, help="Workers of the LocalCluster (default: one per core)."),
+    click.option(
+        "--workers", type=click.IntRange(min=1), help="Workers of the LocalCluster (default: one per core)."
+    ),
     click.option(
         "--scheduler", help="Address of a running dask scheduler (tcp://host:8786) or scheduler.json."
     ),
@@ -180,7 +269,13 @@ _build_options = [
         show_default=True,
         help="Where the workers run: this machine, or batch jobs via dask-jobqueue.",
     ),
-    click.option("--jobs", type=int, help="slurm/pbs: number of worker jobs to submit."),
+    click.option("--jobs", type=click.IntRange(min=1), help="slurm/pbs: number of worker jobs to submit."),
+    click.option(
+        "--worker-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Seconds with no worker (none yet, or all lost) before the build stops with exit 1 "
+        "(default: worker-timeout of the cluster kind, neuralbench/cluster.yaml).",
+    ),
     click.option(
         "--profile",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -209,7 +304,18 @@ def _with_build_options(func):
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @_with_build_options
 def build(
-    raw: Path, out: Path, only, workers, scheduler, cluster_kind, jobs, profile, seed, download, split_by
+    raw: Path,
+    out: Path,
+    only,
+    workers,
+    scheduler,
+    cluster_kind,
+    jobs,
+    worker_timeout,
+    profile,
+    seed,
+    download,
+    split_by,
 ) -> None:
     """Build RAW/<component>/... into OUT: zarr, parquet components, merged corpus.
 
@@ -219,15 +325,17 @@ def build(
       neuralbench build raw out --cluster slurm --jobs 20 --profile cluster/slurm.yaml
       neuralbench build raw out --scheduler tcp://10.0.0.5:8786
     """
-    cluster = (cluster_kind, jobs, profile)
-    options = {"seed": seed, "split_by": split_by, "download": download}
+    cluster = (cluster_kind, jobs, profile, worker_timeout)
+    options = {"seed": seed, "split_by": split_by, "download": download, "worker_timeout": worker_timeout}
     sys.exit(_run_build(raw, out, _names(only), workers, scheduler, cluster, **options))
 
 
 @cli.command()
 @click.argument("raw", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--only", help="Comma-separated component names (default: all 23).")
-@click.option("--workers", type=int, help="Download on a LocalCluster with this many workers.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Download on a LocalCluster with this many workers."
+)
 @click.option("--scheduler", help="Download on a running dask scheduler (tcp://host:8786).")
 @click.option("--max-concurrent", type=int, default=4, show_default=True, help="Parallel downloads.")
 @click.option("--verify-existing", is_flag=True, help="Re-hash files already in place.")
@@ -258,7 +366,9 @@ def download(raw: Path, only, workers, scheduler, max_concurrent: int, verify_ex
 
 @cli.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--workers", type=int, help="Workers of the LocalCluster (default: one per core).")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Workers of the LocalCluster (default: one per core)."
+)
 def demo(out: Path, workers: int | None) -> None:
     """Synthesize a small raw tree in OUT/raw and build it into OUT (offline)."""
     from neuralbench.synth import write_raw_tree
@@ -404,9 +514,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.Abort:
+    except click.Abort:  # Ctrl-C outside a build: the shell's code for SIGINT
         click.echo("Aborted!", err=True)
-        return 1
+        return 130
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0

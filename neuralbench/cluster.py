@@ -14,6 +14,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
+import subprocess
+import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +31,17 @@ if TYPE_CHECKING:
     from dask_jobqueue import JobQueueCluster
     from distributed import Client
 
-__all__ = ["KINDS", "connect", "job_script", "make_client", "release", "resolve"]
+__all__ = [
+    "KINDS",
+    "cancel_jobs",
+    "connect",
+    "job_ids",
+    "job_script",
+    "make_client",
+    "release",
+    "resolve",
+    "worker_timeout",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -137,17 +151,77 @@ def resolve(kind: str, profile: str | os.PathLike[str] | None = None, **override
     settings.update(given)
     if settings.get("processes", 0) is None and settings.get("cores") is not None:
         settings["processes"] = settings["cores"]  # one single-threaded worker per core
+    _check_sizes(kind, settings)
     return settings
+
+
+_COUNTS = {"local": ("n_workers", "threads_per_worker"), "slurm": ("jobs", "cores", "processes")}
+_COUNTS["pbs"] = _COUNTS["slurm"]
+"""Keys that count something, per kind: an int of at least 1, or null where the kind allows it."""
+
+
+def _check_sizes(kind: str, settings: Mapping[str, Any]) -> None:
+    """Refuse a cluster that cannot exist (``jobs: 0``, ``cores: -1``) before anything starts.
+
+    Such a cluster would start no worker, and the build would wait for one in vain.
+    """
+    for key in _COUNTS[kind]:
+        value = settings.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"cluster {kind}: {key} must be a whole number >= 1, got {value!r}")
+    processes, cores = settings.get("processes"), settings.get("cores")
+    if kind != "local" and processes is not None and cores is not None and processes > cores:
+        raise ValueError(f"cluster {kind}: processes ({processes}) must not exceed cores ({cores})")
+    timeout = settings.get("worker_timeout")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ValueError(f"cluster {kind}: worker_timeout must be a number of seconds > 0, got {timeout!r}")
+
+
+_OURS = ("jobs", "worker_timeout")
+"""Keys neuralbench acts on itself; every other key goes to the cluster's constructor."""
+
+
+def _import_jobqueue() -> Any:
+    """``dask_jobqueue``, leaving the process's SIGINT handler as it was.
+
+    dask-jobqueue 0.9.0 sets ``SIGINT -> sys.exit()`` on import (its ``runner`` module,
+    dask/dask-jobqueue#696), which turned Ctrl-C into a silent exit 0.
+    """
+    in_main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGINT) if in_main else None
+    try:
+        import dask_jobqueue
+    finally:
+        if in_main and before is not None and signal.getsignal(signal.SIGINT) is not before:
+            signal.signal(signal.SIGINT, before)
+    return dask_jobqueue
 
 
 def _jobqueue_cluster(kind: str, settings: dict[str, Any]) -> JobQueueCluster:
     """A dask-jobqueue cluster with no jobs yet: starts a scheduler, submits nothing."""
     # Imported here: importing dask_jobqueue copies its jobqueue.yaml into ~/.config/dask.
-    from dask_jobqueue import PBSCluster, SLURMCluster
+    jobqueue = _import_jobqueue()
+    cls = {"slurm": jobqueue.SLURMCluster, "pbs": jobqueue.PBSCluster}[kind]
+    kwargs = {k: v for k, v in settings.items() if k not in _OURS and v is not None}
+    cluster = cls(**kwargs)
+    cluster.neuralbench_settings = {"kind": kind, **settings}  # read by worker_timeout()
+    return cluster
 
-    cls = {"slurm": SLURMCluster, "pbs": PBSCluster}[kind]
-    kwargs = {k: v for k, v in settings.items() if k != "jobs" and v is not None}
-    return cls(**kwargs)
+
+def worker_timeout(client: Client) -> float:
+    """Seconds a build may go with no worker on ``client`` before it stops.
+
+    The ``worker-timeout`` of the settings :func:`make_client` used, else of the dask
+    config for the kind of ``client.cluster`` (local for a LocalCluster or a scheduler
+    reached by address).
+    """
+    cluster = getattr(client, "cluster", None)
+    settings = getattr(cluster, "neuralbench_settings", None)
+    if settings is None:
+        name = type(cluster).__name__.lower()
+        kind = next((k for k in ("slurm", "pbs") if name.startswith(k)), "local")
+        settings = resolve(kind)
+    return float(settings["worker_timeout"])
 
 
 def job_script(kind: str, profile: str | os.PathLike[str] | None = None, **overrides: Any) -> str:
@@ -175,8 +249,16 @@ def job_script(kind: str, profile: str | os.PathLike[str] | None = None, **overr
     if kind not in ("slurm", "pbs"):
         raise ValueError(f"job_script: {kind!r} has no batch script; expected slurm or pbs")
     settings = resolve(kind, profile, **overrides)
-    with _jobqueue_cluster(kind, settings) as cluster:
-        return cluster.job_script()
+    log_directory = settings.get("log_directory")
+    if log_directory is None:
+        with _jobqueue_cluster(kind, settings) as cluster:
+            return cluster.job_script()
+    # dask-jobqueue creates the log folder when it renders the script: render it under a
+    # scratch folder and put the user's path back, so a look at the script writes nothing.
+    with tempfile.TemporaryDirectory(prefix="nb-job-script-") as scratch:
+        stand_in = os.path.join(scratch, "log-directory")
+        with _jobqueue_cluster(kind, {**settings, "log_directory": stand_in}) as cluster:
+            return cluster.job_script().replace(stand_in, str(log_directory))
 
 
 def connect(address: str, *, timeout: float = 30) -> Client:
@@ -241,10 +323,13 @@ def make_client(kind: str, profile: str | os.PathLike[str] | None = None, **over
     from distributed import Client
 
     if kind == "local":
-        kwargs = {k: v for k, v in settings.items() if v is not None}
+        kwargs = {k: v for k, v in settings.items() if k not in _OURS and v is not None}
         client = Client(**kwargs)  # the Client owns this LocalCluster and closes it
+        client.cluster.neuralbench_settings = {"kind": kind, **settings}
         logger.info("local cluster of %d workers at %s", len(client.cluster.workers), client.dashboard_link)
         return client
+    if settings.get("log_directory"):  # SLURM/PBS do not create the folder of a job's log
+        Path(os.path.expandvars(settings["log_directory"])).mkdir(parents=True, exist_ok=True)
     cluster = _jobqueue_cluster(kind, settings)
     try:
         cluster.scale(jobs=settings["jobs"])
@@ -261,11 +346,41 @@ def release(client: Client) -> None:
 
     ``client.close()`` alone leaves a dask-jobqueue cluster's jobs running until the
     interpreter exits; a scheduler reached through :func:`connect` is left running here.
+    Batch jobs are cancelled first, in one bounded ``scancel``/``qdel``, so that even a
+    shutdown cut short (the head job's own end) leaves no worker job queued.
     """
     if client.cluster is not None:
+        cancel_jobs(client)
         client.shutdown()
     else:
         client.close()
+
+
+def job_ids(client: Client) -> list[str]:
+    """The batch job ids of ``client``'s dask-jobqueue cluster (none for other clusters)."""
+    workers = getattr(getattr(client, "cluster", None), "workers", None)
+    if not workers or not hasattr(client.cluster, "job_cls"):
+        return []
+    return [str(job.job_id) for job in list(workers.values()) if getattr(job, "job_id", None)]
+
+
+def cancel_jobs(client: Client, *, timeout: float = 30) -> list[str]:
+    """Cancel every batch job of ``client``'s cluster now; the ids it cancelled.
+
+    dask-jobqueue cancels each job from its event loop as its worker closes; this does
+    them all at once and synchronously, for a head process about to end (a signal).
+    """
+    ids = job_ids(client)
+    command = getattr(getattr(client.cluster, "job_cls", None), "cancel_command", None)
+    if not ids or not command:
+        return []
+    try:
+        subprocess.run([*command.split(), *ids], capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.warning("could not cancel worker jobs %s: %s", " ".join(ids), exc)
+        return []
+    logger.info("cancelled worker jobs %s", " ".join(ids))
+    return ids
 
 
 # Packaged defaults under the user's config (dask-jobqueue's pattern, minus its ensure_file).

@@ -41,6 +41,7 @@ from neuralbench.readers import get_reader
 from neuralbench.session import SessionRef, find_sessions, open_session
 from neuralbench.shards import DEFAULT_SHARD_BYTES
 from neuralbench.sources.local import list_files
+from neuralbench.watch import wait_for_workers, watch_workers
 from neuralbench.workers import MallocThresholds
 
 __all__ = ["REPORT", "build_all", "resolve_components"]
@@ -66,6 +67,7 @@ def build_all(
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
     progress: Progress | None = None,
     download: bool = False,
+    worker_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Build components from ``raw_root`` into ``out_dir``: zarr, parquet, merged corpus.
 
@@ -91,6 +93,10 @@ def build_all(
         Fetch the components' raw files first (:func:`neuralbench.sources.download_recipes`,
         on the same client; files already in place and complete are not fetched again).
         With ``only=None`` that means all 23 components.
+    worker_timeout
+        Seconds the build may go with no worker (none yet, or all lost) before it stops
+        with :class:`neuralbench.watch.NoWorkersError`; default the cluster's
+        ``worker-timeout`` (:func:`neuralbench.cluster.worker_timeout`).
 
     Returns
     -------
@@ -105,18 +111,23 @@ def build_all(
     if own:
         client = make_client("local")
     logger.info("dask dashboard: %s", client.dashboard_link)
+    track = StageTracker(progress)
+    build = _Build(client, raw_root, out_dir, track)
     try:
-        client.register_plugin(MallocThresholds())  # idempotent: a plugin of that name is replaced
-        fetch_errors = _download(client, raw_root, names) if download else {}
-        track = StageTracker(progress)
-        build = _Build(client, raw_root, out_dir, track)
-        report = build.run([get_recipe(n) for n in names])
-        for name, text in fetch_errors.items():
-            report["components"][name]["error"] = text
-        corpus = _merge(client, out_dir, seed, test_size, split_by, max_shard_bytes, track)
-        report["corpus"] = corpus
-        build.wait_for_cards()
-        store.remove_partials(out_dir)  # whatever a cancelled or repeated task wrote late
+        wait_for_workers(client, timeout=worker_timeout)  # bounded, says why (issue 13)
+        with watch_workers(client, timeout=worker_timeout):
+            client.register_plugin(MallocThresholds())  # idempotent: a plugin of that name is replaced
+            fetch_errors = _download(client, raw_root, names) if download else {}
+            report = build.run([get_recipe(n) for n in names])
+            for name, text in fetch_errors.items():
+                report["components"][name]["error"] = text
+            corpus = _merge(client, out_dir, seed, test_size, split_by, max_shard_bytes, track)
+            report["corpus"] = corpus
+            build.wait_for_cards()
+            store.remove_partials(out_dir)  # whatever a cancelled or repeated task wrote late
+    except BaseException as exc:  # no worker, Ctrl-C, SIGTERM: report what was done, then stop
+        _write_stopped_report(build, out_dir, names, exc)
+        raise
     finally:
         if own:
             release(client)
@@ -131,6 +142,20 @@ def build_all(
     except OSError as exc:
         raise SourceError(out_dir / REPORT, f"cannot write the report ({_os_reason(exc)})") from exc
     return report
+
+
+def _write_stopped_report(build: _Build, out_dir: Path, names: list[str], exc: BaseException) -> None:
+    """``report.json`` of a build cut short: the sessions done so far, and why it stopped.
+
+    A rerun of the same command skips what is done and finishes the rest.
+    """
+    reason = str(exc) or type(exc).__name__
+    report = {**build.partial_report(), "stopped": reason, "ok": False}
+    _carry_forward(report, out_dir, names)
+    try:
+        _write_json(out_dir / REPORT, report)
+    except OSError as err:
+        logger.error("cannot write %s: %s", out_dir / REPORT, err)
 
 
 def _download(client: Client, raw_root: Path, names: list[str]) -> dict[str, str]:
@@ -290,6 +315,10 @@ class _Build:
                     export.write_component_card, self.out, key[0], card, priority=-1, pure=False
                 )
             fut.release()
+        return self.partial_report()
+
+    def partial_report(self) -> dict[str, Any]:
+        """The report's sessions and components as they stand (all of them once ``run`` is done)."""
         return {
             "neuralbench_version": __version__,
             "sessions": list(self.entries.values()),

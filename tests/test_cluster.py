@@ -178,10 +178,63 @@ def test_pbs_resource_spec_replaces_select(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["slurm", "pbs"])
 def test_shipped_profile_renders(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # the profile's relative log-directory is created here
+    monkeypatch.chdir(tmp_path)  # dask-jobqueue would create the relative log-directory here
     script = job_script(kind, PROFILES / f"{kind}.yaml")
     assert "--nworkers 8" in script and "--memory-limit 4.00GiB" in script
-    assert (tmp_path / "logs" / "dask-workers").is_dir()
+    assert "-e logs/dask-workers/" in script  # the profile's path, as the user wrote it
+    assert list(tmp_path.iterdir()) == []  # looking at a script writes nothing
+
+
+def test_profile_sets_the_workers_python_and_prologue(tmp_path: Path) -> None:
+    """`python` and `job-script-prologue` from YAML reach the rendered worker script."""
+    profile = tmp_path / "site.yaml"
+    profile.write_text(
+        "neuralbench:\n  cluster:\n    slurm:\n"
+        "      python: /opt/envs/nb/bin/python\n"
+        "      job-script-prologue:\n        - module load hdf5/1.14\n"
+        "        - source /opt/envs/nb/bin/activate\n"
+    )
+    script = job_script("slurm", profile)
+    lines = script.strip().splitlines()
+    assert lines[-1].startswith("/opt/envs/nb/bin/python -m distributed.cli.dask_worker")
+    prologue = [lines.index("module load hdf5/1.14"), lines.index("source /opt/envs/nb/bin/activate")]
+    assert prologue == sorted(prologue) and prologue[-1] < len(lines) - 1  # in order, before the worker
+    assert job_script("slurm").strip().splitlines()[-1].startswith(f"{sys.executable} -m ")
+
+
+@pytest.mark.parametrize(
+    ("kind", "keys", "match"),
+    [
+        ("local", {"n_workers": 0}, "n_workers must be a whole number >= 1"),
+        ("local", {"n_workers": -1}, "n_workers must be a whole number >= 1"),
+        ("slurm", {"jobs": 0}, "jobs must be a whole number >= 1"),
+        ("slurm", {"cores": 0}, "cores must be"),
+        ("pbs", {"cores": 2, "processes": 4}, r"processes \(4\) must not exceed cores \(2\)"),
+        ("slurm", {"worker_timeout": 0}, "worker_timeout must be a number of seconds > 0"),
+        ("slurm", {"jobs": True}, "jobs must be a whole number"),
+    ],
+)
+def test_impossible_sizes_are_refused(kind: str, keys: dict, match: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=match):
+        resolve(kind, **keys)
+    with pytest.raises(ValueError, match=match):  # the same from a profile
+        resolve(kind, _profile(tmp_path, kind, **keys))
+
+
+def test_dask_jobqueue_import_leaves_sigint_alone() -> None:
+    """dask-jobqueue 0.9.0 sets SIGINT -> sys.exit() on import; ours puts the handler back."""
+    code = (
+        "import signal, sys\n"
+        "from neuralbench.cluster import job_script\n"
+        "job_script('slurm')\n"
+        "assert 'dask_jobqueue' in sys.modules\n"
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-c", code]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=WAIT_S)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
 
 
 @pytest.mark.parametrize(
@@ -340,3 +393,13 @@ def test_build_on_a_separately_started_scheduler(scheduler: Path, tmp_path: Path
     # the scheduler outlives the build: the CLI only closed its own client
     with connect(str(scheduler), timeout=WAIT_S) as again:
         assert len(again.scheduler_info()["workers"]) == 2
+
+
+@pytest.mark.parametrize("script", ["launch-slurm.sh", "launch-pbs.sh"])
+def test_launch_script_without_neuralbench_says_what_to_edit(script: str, tmp_path: Path) -> None:
+    """No `neuralbench` on PATH in the job: exit 127 with the line to edit, not `exec: not found`."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RAW": "/raw", "OUT": "/out"}
+    proc = subprocess.run(["bash", str(PROFILES / script), "/raw", "/out"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=WAIT_S)  # fmt: skip
+    assert proc.returncode == 127
+    assert "neuralbench is not on PATH" in proc.stderr and "set SETUP near the top" in proc.stderr
