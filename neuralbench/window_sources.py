@@ -1,4 +1,4 @@
-"""Where :func:`neuralbench.windows.windows` reads segments: a build's zarr store, or parquet.
+"""Where :func:`neuralbench.windowing.windows` reads segments: a build's zarr store, or parquet.
 
 A source lists its segments in a fixed order (the same in every worker process),
 reads one segment's counts, and fills in the shapes a plan needs. The zarr store
@@ -18,7 +18,7 @@ import numpy as np
 
 from neuralbench.errors import SourceError
 from neuralbench.segments import segment_ids
-from neuralbench.windows import Segment, UnitPolicy, windows_per_segment
+from neuralbench.windowing import Segment, UnitPolicy, windows_per_segment
 
 __all__ = ["ParquetSource", "ZarrSource", "open_source"]
 
