@@ -78,9 +78,15 @@ class ZarrSource:
         """The segment's counts: exactly its one zarr chunk."""
         from neuralbench.store import session_array
 
-        arr = session_array(self.out_dir, *segment.key[:3])
         start = segment.start or 0
-        return segment, np.asarray(arr[:, start : start + (segment.n_bins or 0)])
+        try:
+            arr = session_array(self.out_dir, *segment.key[:3])
+            return segment, np.asarray(arr[:, start : start + (segment.n_bins or 0)])
+        except Exception as exc:  # zarr and its codecs raise many kinds (RuntimeError from blosc)
+            session = "/".join(segment.key[:3])
+            raise SourceError(
+                self.out_dir, f"stored {session} {segment.segment_id}: unreadable ({exc})"
+            ) from exc
 
     def shapes(self, segments: list[Segment]) -> list[Segment]:
         return segments

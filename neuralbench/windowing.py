@@ -93,15 +93,20 @@ class Windows:
         self.unit_policy = unit_policy
         self.shuffle_segments = max(1, shuffle_segments)
         self.epoch, self.epochs = epoch, epochs
-        self.index, self.count = shard
+        self.levels: tuple[tuple[int, int], ...] = () if shard == (0, 1) else (shard,)
 
     def shard(self, index: int, count: int) -> Windows:
         """The ``index``-th of ``count`` disjoint parts of this shard (together: all its windows)."""
         if not 0 <= index < count:
             raise ValueError(f"shard index {index} out of range for {count} shards")
         view = _copy(self)
-        view.index, view.count = self.index * count + index, self.count * count
+        view.levels = (*self.levels, (index, count))
         return view
+
+    @property
+    def count(self) -> int:
+        """Into how many shards the epoch is cut (1: the whole epoch)."""
+        return math.prod(n for _, n in self.levels)
 
     def set_epoch(self, epoch: int) -> None:
         """Plan the given epoch next (as ``DistributedSampler.set_epoch``): other offsets and order."""
@@ -128,20 +133,23 @@ class Windows:
             epoch += 1
 
     def _segments_of(self, epoch: int) -> list[Segment]:
+        """This shard's segments this epoch: a seeded order, dealt level by level (ranks, then
+        workers), so a rank's workers together hold exactly that rank's segments."""
         segments = self.source.segments
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(segments))
-        mine = _deal([segments[i].weight for i in order], self.count)[self.index]
-        return [segments[order[i]] for i in mine]
+        mine = [segments[i] for i in np.random.default_rng([self.seed, epoch]).permutation(len(segments))]
+        for index, count in self.levels:
+            mine = [mine[i] for i in _deal([s.weight for s in mine], count)[index]]
+        return mine
 
     def _epoch(self, epoch: int) -> Iterator[dict[str, Any]]:
         mine = self._segments_of(epoch)
-        mix = np.random.default_rng([self.seed, epoch, self.count, self.index])
+        mix = np.random.default_rng([self.seed, epoch, *(x for level in self.levels for x in level)])
         for g in range(0, len(mine), self.shuffle_segments):
             loaded = []
             for segment in mine[g : g + self.shuffle_segments]:
                 try:
                     segment, counts = self.source.read(segment)
-                except (NeuralbenchError, OSError, ValueError) as exc:
+                except NeuralbenchError as exc:
                     logger.error("skipped %s: %s", "/".join(segment.key), exc)
                     continue
                 loaded.append((segment, counts, self._cuts(segment, epoch)))
