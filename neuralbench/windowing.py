@@ -176,10 +176,14 @@ class Windows:
         return cuts
 
     def _window(self, segment: Segment, counts: np.ndarray, start: int, rows: np.ndarray) -> dict[str, Any]:
-        spike_counts = np.zeros((self.units, self.bins), dtype=np.uint8)
-        spike_counts[: len(rows)] = counts[rows, start : start + self.bins]
-        unit_index = np.full(self.units, -1, dtype=np.int64)
-        unit_index[: len(rows)] = rows
+        span = counts[:, start : start + self.bins]  # a view: take() copies the rows once
+        if len(rows) == self.units:
+            spike_counts, unit_index = np.take(span, rows, axis=0), rows.astype(np.int64, copy=False)
+        else:
+            spike_counts = np.zeros((self.units, self.bins), dtype=np.uint8)
+            spike_counts[: len(rows)] = np.take(span, rows, axis=0)  # take(out=) is 5x slower
+            unit_index = np.full(self.units, -1, dtype=np.int64)
+            unit_index[: len(rows)] = rows
         return {
             "spike_counts": spike_counts,
             "source_dataset": segment.source_dataset,
