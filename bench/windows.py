@@ -96,7 +96,8 @@ def hf_datasets(corpus: Path, units: int, bins: int, seed: int):
 
 
 def run(dataset, workers: int, shuffle: bool) -> tuple[int, int, float]:
-    """Windows, used tokens and wall seconds of one epoch through a fresh DataLoader."""
+    """Windows, used tokens and wall seconds of one epoch through a fresh DataLoader
+    (worker start-up included: an epoch pays it)."""
     from torch.utils.data import DataLoader
 
     loader = DataLoader(dataset, batch_size=64, num_workers=workers, shuffle=shuffle or None)
