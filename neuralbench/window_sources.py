@@ -18,6 +18,7 @@ import numpy as np
 
 from neuralbench.errors import SourceError
 from neuralbench.segments import segment_ids
+from neuralbench.shards import parquet_rows
 from neuralbench.windowing import Segment, UnitPolicy, windows_per_segment
 
 __all__ = ["ParquetSource", "ZarrSource", "open_source"]
@@ -145,20 +146,12 @@ class ParquetSource:
         self.first: dict[tuple[str, ...], tuple[int, int, int]] = {}  # session -> where is segment_0
         self.segments: list[Segment] = []
         for f, path in enumerate(files):
-            pf = pq.ParquetFile(opener(path))
-            ids = pf.read(columns=_ID_COLUMNS).to_pydict()
             wanted = split is None or Path(path).name.startswith(f"{split}-")
-            row = 0
-            for rg in range(pf.metadata.num_row_groups):
-                group = pf.metadata.row_group(rg)
-                tokens = group.column(0).num_values // max(group.num_rows, 1)
-                for r in range(group.num_rows):
-                    key = tuple(ids[c][row] for c in _ID_COLUMNS)
-                    row += 1
-                    if key[3] == "segment_0":
-                        self.first[key[:3]] = (f, rg, r)
-                    if wanted and (not components or key[0] in components):
-                        self.segments.append(Segment(*key, tokens=tokens, weight=tokens, where=(f, rg, r)))
+            for rg, r, key, tokens in parquet_rows(pq.ParquetFile(opener(path)), _ID_COLUMNS):
+                if key[3] == "segment_0":
+                    self.first[key[:3]] = (f, rg, r)
+                if wanted and (not components or key[0] in components):
+                    self.segments.append(Segment(*key, tokens=tokens, weight=tokens, where=(f, rg, r)))
         self.segments.sort(key=lambda s: s.key)
         if not self.segments:
             raise SourceError(label, f"no parquet row{_in(split, components)}")
