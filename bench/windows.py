@@ -47,7 +47,7 @@ def build(work: Path, tokens: int) -> Path:
 
 def _hf_window(row, rng, units: int, bins: int, start: int, n_units: int) -> dict:
     counts = row["spike_counts"]
-    rows = np.sort(rng.choice(n_units, units, replace=False)) if n_units > units else np.arange(n_units)
+    rows = np.sort(rng.permutation(n_units)[:units]) if n_units > units else np.arange(n_units)
     window = np.zeros((units, bins), np.uint8)
     window[: len(rows)] = counts[rows, start : start + bins]
     unit_index = np.full(units, -1, np.int64)
