@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_all", "open_corpus"]
+__all__ = ["__version__", "build_all", "open_corpus", "windows"]
 
 
 def __getattr__(name: str):
@@ -17,4 +17,8 @@ def __getattr__(name: str):
         from neuralbench.store import open_corpus
 
         return open_corpus
+    if name == "windows":
+        from neuralbench.windowing import windows
+
+        return windows
     raise AttributeError(f"module 'neuralbench' has no attribute {name!r}")

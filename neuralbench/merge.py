@@ -36,6 +36,7 @@ __all__ = [
     "MergePlan",
     "Row",
     "SplitBy",
+    "corpus_split",
     "discard_plan",
     "draw_corpus_raster",
     "finalize_merge",
@@ -386,6 +387,34 @@ def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> di
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     swap_in(tmp, plan.final)
     return manifest
+
+
+def corpus_split(corpus_dir: str | os.PathLike[str]) -> dict[tuple[str, str, str], str]:
+    """``{(source_dataset, subject_id, session_id): "train" | "test"}`` of a finished corpus.
+
+    Read from the corpus manifest alone (its inputs and ``test_sessions``), so a
+    reader of the zarr store can keep to one split without opening any parquet.
+    A session holding rows of both splits (``split_by="row"``) is ``"mixed"``.
+
+    Raises
+    ------
+    SourceError
+        ``corpus_dir`` holds no finished corpus (no readable manifest).
+    """
+    from neuralbench.errors import SourceError
+
+    manifest = read_manifest(corpus_dir)
+    if manifest is None or "inputs" not in manifest:
+        raise SourceError(Path(corpus_dir) / MANIFEST, "no corpus manifest: build the corpus first")
+    sessions = {
+        (component, fingerprint[0], fingerprint[1])
+        for component, inputs in manifest["inputs"]
+        for fingerprint in inputs or []
+    }
+    if manifest.get("params", {}).get("split_by") == SplitBy.ROW.value:
+        return dict.fromkeys(sessions, "mixed")
+    test = {tuple(key.split("/", 2)) for key in manifest.get("test_sessions", [])}
+    return {key: "test" if key in test else "train" for key in sorted(sessions)}
 
 
 def discard_plan(plan: MergePlan) -> None:

@@ -9,7 +9,7 @@ the end, when N is known.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from neuralbench.schema import ID_COLUMNS, SCHEMA
 
-__all__ = ["DEFAULT_SHARD_BYTES", "ShardWriter", "open_parquet", "plan_shards", "shard_name"]
+__all__ = ["DEFAULT_SHARD_BYTES", "ShardWriter", "open_parquet", "parquet_rows", "plan_shards", "shard_name"]
 
 DEFAULT_SHARD_BYTES = 500 << 20
 
@@ -105,3 +105,17 @@ def plan_shards(sizes: Sequence[int], max_shard_bytes: int) -> list[list[int]]:
         shards[min(start * n // max(total, 1), n - 1)].append(i)
         start += size
     return [s for s in shards if s] or [[]]
+
+
+def parquet_rows(pf: pq.ParquetFile, columns: Sequence[str]) -> Iterator[tuple[int, int, tuple, int]]:
+    """``(row group, row in it, values of columns, tokens)`` of every row, from metadata and
+    the (small) ``columns`` alone: a row's tokens are its share of its group's counts (our
+    writers put one row in each group)."""
+    values = pf.read(columns=list(columns)).to_pydict()
+    row = 0
+    for rg in range(pf.metadata.num_row_groups):
+        group = pf.metadata.row_group(rg)
+        tokens = group.column(0).num_values // max(group.num_rows, 1)
+        for r in range(group.num_rows):
+            yield rg, r, tuple(values[c][row] for c in columns), tokens
+            row += 1
