@@ -98,6 +98,10 @@ def plan(name: str, listing_json_path: str | os.PathLike[str]) -> dict[str, Any]
     note = recipe.expect.note
     if assets is None:
         note = f"the listing has no asset list ({listing.get('numberOfFiles')} files in its summary)"
+    pinned, listed = getattr(recipe.source, "version", None), str(listing.get("version", ""))
+    if pinned and listed and listed != pinned:
+        other = f"listing of version {listed}, not the pinned {pinned} (a build downloads {pinned})"
+        note = f"{other}; {note}" if note else other
     summary = {
         "name": recipe.name,
         "source": source_label(recipe.source),

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from neuralbench.catalog import RECIPES
 from neuralbench.errors import SourceError
 from neuralbench.rows import ParquetRow, RowSource, list_to_array
 
@@ -192,6 +193,10 @@ def sample_segments(
     SourceError
         The source holds no matching rows, or a local path does not exist.
     """
+    if component is not None and component not in RECIPES:
+        raise SourceError(
+            Path(source), f"unknown component {component!r}; known: {', '.join(sorted(RECIPES))}"
+        )
     path = Path(source)
     if path.is_dir():
         store = Path(store) if store is not None else None

@@ -81,3 +81,12 @@ def test_source_label_and_table_format():
     text = format_table([{"a": "x", "n": 1000}, {"a": "long", "n": None}])
     assert text.splitlines() == ["a         n", "x     1,000", "long      -"]
     assert format_table([]) == ""
+
+
+@needs_listings
+def test_plan_says_when_the_listing_is_of_another_version():
+    s = plan("h2", LISTINGS / "000950.json")["summary"]  # a draft listing; the recipe pins 0.241029.1403
+    assert s["listing_version"] == "draft"
+    assert s["note"].startswith("listing of version draft, not the pinned 0.241029.1403")
+    same = plan("even-chen", LISTINGS / "000121.json")["summary"]  # the pinned version itself
+    assert "not the pinned" not in (same["note"] or "")

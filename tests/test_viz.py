@@ -158,3 +158,9 @@ def test_cli_show_end_to_end(built, tmp_path):
         [sys.executable, "-m", "neuralbench", "show", str(tmp_path / "x")], capture_output=True
     )
     assert bad.returncode == 2
+
+
+def test_an_unknown_component_lists_the_known_names(built):
+    _, out, _ = built
+    with pytest.raises(SourceError, match=r"unknown component 'h3'; known: area2-bump, athalye, .*xiao"):
+        viz.sample_segments(out, component="h3")
