@@ -16,7 +16,7 @@ from neuralbench import windows
 from neuralbench.errors import SourceError
 from neuralbench.export import read_manifest
 from neuralbench.merge import corpus_split, merge_components
-from neuralbench.store import session_array, stored_sessions
+from neuralbench.store import session_array, session_attrs, stored_sessions
 
 REPO = Path(__file__).resolve().parents[1]
 UNITS, BINS = 16, 50
@@ -59,7 +59,7 @@ def test_window_never_crosses_a_segment(built):
     attrs = {}
     for w in windows(out, units=UNITS, bins=BINS, seed=0, split=None):
         ids = (w["source_dataset"], w["subject_id"], w["session_id"])
-        arr = attrs.get(ids) or attrs.setdefault(ids, session_array(out, *ids).attrs.get("segment_bins"))
+        arr = attrs.get(ids) or attrs.setdefault(ids, session_attrs(out, *ids).get("segment_bins"))
         bounds = arr or [[0, 10**12]]
         k = int(w["segment_id"].split("_")[1])
         assert bounds[k][0] <= w["time_bin"] and w["time_bin"] + BINS <= bounds[k][1]
@@ -136,7 +136,7 @@ def test_multi_segment_session_from_parquet_keeps_its_time_bins(built):
     split = [
         k
         for k in corpus_split(out / "corpus")
-        if len(session_array(out, *k).attrs.get("segment_bins", [])) > 1
+        if len(session_attrs(out, *k).get("segment_bins", [])) > 1
     ]
     assert split  # the synthetic tree has sessions long enough to split
     name = split[0][0]
