@@ -201,10 +201,11 @@ def copy_row_groups(
         if footer.layout_key() != layout:
             raise ValueError(f"{footer.path}: schema differs from {first.path}'s; its row groups cannot join")
     groups, rows = _write_groups(picked, Path(dest))
-    meta = [
-        Field(f.id, I64, rows) if f.id == _FM_NUM_ROWS else Field(f.id, LIST, (STRUCT, groups)) if f.id == _FM_ROW_GROUPS else f
-        for f in first.meta
-    ]
+    replaced = {
+        _FM_NUM_ROWS: Field(_FM_NUM_ROWS, I64, rows),
+        _FM_ROW_GROUPS: Field(_FM_ROW_GROUPS, LIST, (STRUCT, groups)),
+    }
+    meta = [replaced.get(f.id, f) for f in first.meta]
     footer = encode_struct(meta)
     with open(dest, "ab") as out:
         out.write(footer + struct.pack("<i", len(footer)) + MAGIC)

@@ -18,7 +18,8 @@ def _file(path, n_rows, seed, rows_per_group=1):
     ]  # fmt: skip
     with open_parquet(path) as writer:
         for i in range(0, n_rows, rows_per_group):
-            writer.write_table(pa.concat_tables(tables[i : i + rows_per_group]), row_group_size=rows_per_group)
+            group = pa.concat_tables(tables[i : i + rows_per_group])
+            writer.write_table(group, row_group_size=rows_per_group)
     return tables
 
 
@@ -64,7 +65,7 @@ def test_sources_of_another_schema_are_refused(tmp_path):
     _file(tmp_path / "a.parquet", 1, 0)
     pq.write_table(pa.table({"x": [1]}), tmp_path / "other.parquet")
     with pytest.raises(ValueError, match="other.parquet: schema differs"):
-        copy_row_groups([(tmp_path / "a.parquet", 0), (tmp_path / "other.parquet", 0)], tmp_path / "o.parquet")
+        copy_row_groups([(tmp_path / "a.parquet", 0), (tmp_path / "other.parquet", 0)], tmp_path / "o.pq")
 
 
 @pytest.mark.parametrize("content", [b"", b"PAR1 not really a parquet file", b"x" * 100])
