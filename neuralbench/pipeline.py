@@ -5,9 +5,10 @@ functions into tasks and adds no logic of its own to the data:
 
 1. ``session.open_session`` per session file (a task: hashes the file and scans
    its metadata; returns lazy counts);
-2. ``store.write_blocks`` (one task per time block: bin, saturate, write),
+2. ``store.write_blocks`` (one task per time block: bin, saturate, write, and
+   encode its segments' parquet rows: ``export.segment_rows``),
    then ``store.commit_session`` (attrs + rename into place);
-3. ``export.export_session`` per stored session (its parquet parts), then
+3. ``export.export_session`` per stored session (joins its rows into parquet parts), then
    ``export.assemble_component`` once every session of the component is done,
    then ``export.write_component_card`` (not waited for: the merge goes on);
 4. ``merge.plan_merge``, ``merge.write_shard`` per output shard and
@@ -311,7 +312,8 @@ class _Build:
             segments=len(counts.attrs["segment_bins"]),
         )
         self.stage_attrs[key] = attrs
-        fut = self.client.compute(store.write_blocks(counts, target))
+        rows = export.segment_rows(self.out, *key, attrs)  # encoded by the block tasks
+        fut = self.client.compute(store.write_blocks(counts, target, rows))
         self.stage[fut] = ("write", key, ref)
         seq.add(fut)
 
