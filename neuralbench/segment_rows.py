@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from neuralbench.schema import segment_table
 from neuralbench.segments import segment_ids
@@ -98,3 +99,7 @@ class SegmentRows:
                     os.replace(tmp, path)
                 finally:
                     tmp.unlink(missing_ok=True)
+                del table, counts
+                # the writer's levels and indices (~24 B per token) go back to the system now,
+                # not kept by Arrow's allocator under whatever the worker runs next
+                pa.default_memory_pool().release_unused()
