@@ -64,4 +64,3 @@ def test_a_record_without_an_inode_is_still_used(tmp_path):
         json.dumps({"sha256": "d" * 64, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
     )
     assert source_sha256(path) == "d" * 64
-
