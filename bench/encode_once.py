@@ -59,10 +59,14 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(dir=args.work))
     counts = np.random.default_rng(0).poisson(0.16, (100, 100_000)).astype(np.uint8)  # 10 M tokens
+    import xarray as xr
+
+    attrs = {"segment_bins": [[0, counts.shape[1]]], "bin_size_s": 0.02}
     store.init_component(work, "x", ["s"])
-    target = store.create_partial(work, "x", "s", "p", counts.shape, counts.shape[1])
+    lazy = xr.DataArray(counts, dims=("unit", "time"), attrs=attrs)
+    target = store.create_partial(work, "x", "s", "p", lazy)
     target[:] = counts
-    store.commit_session(work, "x", "s", "p", {"segment_bins": [[0, counts.shape[1]]]})
+    store.commit_session(work, "x", "s", "p", attrs)
     rows = SegmentRows(str(work / "rows"), "x", "s", "p", [[0, counts.shape[1]]])
     rows(0, counts)
     row_file = work / "rows" / "segment_0.parquet"

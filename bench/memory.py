@@ -147,18 +147,21 @@ def _task(args: argparse.Namespace, work: Path):
 
         return {"parquet-write": write, "parquet-read": read}[args.task], extra
     if args.task == "dense":
+        import xarray as xr
+
         from neuralbench.readers._dense import _dense_block
         from neuralbench.segment_rows import SegmentRows
         from neuralbench.store import _write_block, create_partial
 
-        n_units, bins = 100, 100_000
+        bins = 100_000
         rows = SegmentRows(str(work / "rows"), "x", "s", "p", [[0, bins]])
 
         def dense() -> None:
-            target = create_partial(work, "x", "s", "p", (n_units, bins), bins)
             block = _dense_block(
                 args.raw_xiao, "processing/ecephys/rasters/data", 0, bins, time_axis=0, factor=20, loader="h5"
             )
+            like = xr.DataArray(block, dims=("unit", "time"), attrs={"bin_size_s": 0.02})
+            target = create_partial(work, "x", "s", "p", like)
             _write_block(block, target, 0, rows)
 
         return dense, extra
@@ -176,7 +179,7 @@ def _task(args: argparse.Namespace, work: Path):
 
         def units() -> None:
             chunks = arr.data.chunks[1]
-            target = create_partial(work, "x", "s", "p", arr.shape, chunks[0])
+            target = create_partial(work, "x", "s", "p", arr)
             rows = SegmentRows(str(work / "rows"), "x", "s", "p", arr.attrs["segment_bins"])
             n = len(chunks) if args.blocks == "all" else 1
             starts = np.cumsum((0,) + chunks)

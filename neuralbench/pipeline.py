@@ -5,9 +5,11 @@ functions into tasks and adds no logic of its own to the data:
 
 1. ``session.open_session`` per session file (a task: hashes the file and scans
    its metadata; returns lazy counts);
-2. ``store.write_blocks`` (one task per time block: bin, saturate, write, and
-   encode its segments' parquet rows: ``export.segment_rows``),
-   then ``store.commit_session`` (attrs + rename into place);
+2. ``store.create_partial`` (the session group, written by xarray), ``store.write_blocks``
+   (one task per time block: bin, saturate, write, and encode its segments' parquet
+   rows: ``export.segment_rows``), then ``store.commit_session``
+   (attrs + rename into place); ``store.consolidate_component`` once a component's
+   sessions are all done;
 3. ``export.export_session`` per stored session (joins its rows into parquet parts), then
    ``export.assemble_component`` once every session of the component is done,
    then ``export.write_component_card`` (not waited for: the merge goes on);
@@ -247,7 +249,10 @@ class _Build:
                 seq.add(fut)
         for fut in seq:
             kind, key, ref = self.stage.pop(fut)
-            if kind == "stage":  # a session's parquet parts; a failure fails its component
+            if kind == "consolidate":
+                if fut.status == "error":
+                    self.components[key[0]]["error"] = _error_text(fut.exception(), self.out)
+            elif kind == "stage":  # a session's parquet parts; a failure fails its component
                 if fut.status == "error":
                     self.components[key[0]]["error"] = _error_text(fut.exception(), self.out)
                 self._count_down(key[0], seq)
@@ -297,9 +302,8 @@ class _Build:
         return attrs.get("source_size_bytes") == size and attrs.get("source_file") == ref.source_file
 
     def _write(self, key, ref: SessionRef, counts, seq: as_completed) -> None:
-        seg = counts.attrs["segment_bins"][0]
         try:
-            target = store.create_partial(self.out, *key, tuple(counts.shape), seg[1] - seg[0])
+            target = store.create_partial(self.out, *key, counts)
         except OSError as exc:
             self._fail(key, _error_text(exc, self.raw / key[0] / ref.source_file), seq)
             store.discard_partial(self.out, *key)
@@ -350,7 +354,13 @@ class _Build:
     def _count_down(self, name: str, seq: as_completed) -> None:
         """One session of ``name`` is done (failed, or stored and staged); the last one finalizes."""
         self.pending[name] -= 1
-        if self.pending[name] == 0 and self.components[name]["error"] is None:
+        if self.pending[name] != 0:
+            return
+        # the store's consolidated metadata, whatever became of the sessions
+        fut = self.client.submit(store.consolidate_component, self.out, name, pure=False)
+        self.stage[fut] = ("consolidate", (name, "", ""), None)
+        seq.add(fut)
+        if self.components[name]["error"] is None:
             self._export(name, seq)
 
     def _export(self, name: str, seq: as_completed) -> None:

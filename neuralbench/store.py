@@ -1,33 +1,43 @@
-"""The intermediate zarr store: one group per component, one array per session.
+"""The intermediate zarr store: one zarr group per component, one group per session.
 
-Layout: ``OUT/zarr/<component>.zarr/<subject_id>/<session_id>``, a uint8 array with
-dims ``(unit, time)`` chunked along time by segment, its attrs the session's
-provenance. A session is written under ``OUT/zarr/.partial/`` and renamed into
-place when whole, so an array at its final path is always complete.
+Layout (``LAYOUT`` 2): ``OUT/zarr/<component>.zarr/<subject_id>/<session_id>/`` is a
+group that ``xarray.open_zarr`` opens as a Dataset: ``spike_counts`` (uint8, dims
+``unit``, ``time``, one chunk per segment) with coordinates ``unit`` (the unit's id
+in its source) and ``time`` (bin start in seconds from the session's origin, stored
+as CF-scaled int32 bin indices that xarray decodes); the session's provenance is
+the group's attrs. A session is written under ``OUT/zarr/.partial/`` and renamed
+into place when whole, with its own consolidated metadata; the component root's
+consolidated metadata is dropped when a build starts changing a component and
+written again when it is finished (:func:`consolidate_component`), so that
+``xarray.open_datatree(store, engine="zarr")`` opens it in one read.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec
 
 from neuralbench.binning import saturate
+from neuralbench.errors import SourceError
 from neuralbench.readers.base import DIMS
 from neuralbench.segments import segment_ids
 
 __all__ = [
+    "LAYOUT",
     "commit_session",
     "component_path",
+    "consolidate_component",
     "create_partial",
     "discard_partial",
     "init_component",
@@ -36,13 +46,21 @@ __all__ = [
     "open_session",
     "read_segment",
     "remove_partials",
+    "segment_spans",
     "session_array",
     "session_attrs",
     "stored_sessions",
     "write_blocks",
 ]
 
+logger = logging.getLogger(__name__)
+
 ZARR_DIR = "zarr"
+COUNTS = "spike_counts"
+"""The data variable of a session group."""
+LAYOUT = 2
+"""Store layout, in the component root's ``neuralbench_layout`` attr. 1 (no attr): one
+bare array per session, which xarray cannot open as a Dataset; rebuilt, never mixed."""
 
 COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 """Small counts are mostly zero high bits: bit-shuffled zstd is 40 % smaller than
@@ -59,60 +77,152 @@ def _partial_path(out_dir: str | os.PathLike[str], name: str, subject: str, sess
     return Path(out_dir) / ZARR_DIR / _PARTIAL / name / subject / session
 
 
-def session_attrs(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> dict | None:
-    """The attrs of a complete stored session, or None when it is not there."""
-    meta = component_path(out_dir, name) / subject / session / "zarr.json"
+def _read_meta(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(meta.read_text()).get("attributes", {})
-    except (FileNotFoundError, json.JSONDecodeError):
+        return json.loads((path / "zarr.json").read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
         return None
 
 
-def create_partial(
-    out_dir: str | os.PathLike[str],
-    name: str,
-    subject: str,
-    session: str,
-    shape: tuple[int, int],
-    segment_bins: int,
-) -> zarr.Array:
-    """An empty uint8 array under the partial folder, one chunk per segment.
+def session_attrs(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> dict | None:
+    """The attrs of a complete stored session group, or None when it is not there."""
+    meta = _read_meta(component_path(out_dir, name) / subject / session)
+    if meta is None or meta.get("node_type") != "group":
+        return None  # absent, or a layout-1 bare array
+    return meta.get("attributes", {})
 
-    Any leftover of an interrupted write is removed first.
+
+def create_partial(
+    out_dir: str | os.PathLike[str], name: str, subject: str, session: str, counts: xr.DataArray
+) -> zarr.Array:
+    """An empty session group under the partial folder, shaped and labelled like ``counts``.
+
+    Writes the group, its ``unit`` and ``time`` coordinates (CF-scaled: bin k
+    starts at ``t0_s + k * bin_size_s``, stored as the int32 k, which xarray
+    decodes to float seconds) and the metadata of ``spike_counts``, one chunk per
+    segment of ``counts.attrs["segment_bins"]``; nothing of ``counts`` is computed.
+    Returns the empty ``spike_counts`` array, which the block tasks fill
+    (:func:`write_blocks`). Any leftover of an interrupted write is removed first.
     """
     path = _partial_path(out_dir, name, subject, session)
     if path.exists():
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return zarr.create_array(
-        store=str(path),
-        shape=shape,
-        chunks=(max(shape[0], 1), max(segment_bins, 1)),
+    n_units, n_bins = counts.shape
+    (seg_start, seg_stop), *_ = counts.attrs.get("segment_bins") or [(0, n_bins)]
+    t0, width = float(counts.attrs.get("t0_s", 0.0)), float(counts.attrs["bin_size_s"])
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    # every chunk is written whole, once: zarr's check for an all-fill chunk
+    # (on by default) costs ~4 copies of the chunk and half the write time
+    target = group.create_array(
+        COUNTS,
+        shape=(n_units, n_bins),
+        chunks=(max(n_units, 1), max(seg_stop - seg_start, 1)),
         dtype="uint8",
         fill_value=0,
         compressors=[COMPRESSOR],
         dimension_names=list(DIMS),
-        # every chunk is written whole, once: zarr's check for an all-fill chunk
-        # (on by default) costs ~4 copies of the chunk and half the write time
+        attributes={**_COUNTS_ATTRS, "bin_size_s": width},
         config={"write_empty_chunks": True},
     )
+    time_attrs = {**_TIME_ATTRS, "scale_factor": width, "add_offset": t0}
+    _coordinate(group, "time", np.arange(n_bins, dtype=np.int32), time_attrs)
+    unit = counts.coords["unit"] if "unit" in counts.coords else xr.Variable("unit", np.arange(n_units))
+    _coordinate(group, "unit", np.asarray(unit.values), dict(unit.attrs))
+    return target
+
+
+def _coordinate(group: zarr.Group, name: str, values: np.ndarray, attrs: dict[str, Any]) -> None:
+    """A 1-D coordinate array of the session group, one chunk, written at once."""
+    strings = values.dtype.kind in "OUS"
+    arr = group.create_array(
+        name,
+        shape=values.shape,
+        chunks=(max(len(values), 1),),
+        dtype=str if strings else values.dtype,
+        fill_value="" if strings else 0,
+        compressors=[COMPRESSOR] if not strings else "auto",
+        dimension_names=[name],
+        attributes=attrs,
+    )
+    if len(values):
+        arr[:] = values.astype(str) if strings else values
+
+
+_COUNTS_ATTRS = {"long_name": "spike count per bin", "units": "spikes", "saturated_at": 255}
+_TIME_ATTRS = {"long_name": "bin start from the session's origin", "units": "s"}
 
 
 def init_component(out_dir: str | os.PathLike[str], name: str, subjects: list[str]) -> Path:
     """Create the component group and its subject groups (before sessions are written).
 
-    Done once, up front, so that parallel session writes never race on group metadata.
+    Done once, up front, so that parallel session writes never race on group
+    metadata. The root's consolidated metadata is dropped (sessions are about to
+    change; :func:`consolidate_component` writes it again). A store of an older
+    layout is removed whole and rebuilt, so that no store ever mixes layouts.
     """
     root = component_path(out_dir, name)
     for meta in [root / "zarr.json", *(root / s / "zarr.json" for s in set(subjects))]:
         _drop_if_corrupt(meta)
+    old = _read_meta(root)
+    if old is not None and old.get("attributes", {}).get("neuralbench_layout") != LAYOUT:
+        logger.warning("%s: written with zarr layout 1 (one array per session); rebuilding it", root)
+        shutil.rmtree(root)
+    elif old is not None and old.get("consolidated_metadata"):
+        _write_meta(root, {k: v for k, v in old.items() if k != "consolidated_metadata"})
     group = zarr.open_group(str(root), mode="a")
-    if group.attrs.get("source_dataset") != name:
-        group.attrs["source_dataset"] = name
+    if group.attrs.get("neuralbench_layout") != LAYOUT:
+        group.attrs.update({"source_dataset": name, "neuralbench_layout": LAYOUT})
     for subject in sorted(set(subjects)):
         if not (root / subject / "zarr.json").exists():
             group.require_group(subject)
     return root
+
+
+def _write_meta(path: Path, meta: Mapping[str, Any]) -> None:
+    tmp = path / ".zarr.json.partial"
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, path / "zarr.json")
+
+
+def consolidate_component(out_dir: str | os.PathLike[str], name: str) -> Path:
+    """Write the component root's consolidated metadata, once its sessions are all done.
+
+    ``xarray.open_datatree`` then reads one file instead of three per session.
+    zarr warns that consolidated metadata is not yet in the v3 spec; xarray and
+    zarr-python read it, and a reader that does not know it reads the plain
+    metadata beside it.
+    """
+    root = component_path(out_dir, name)
+    _consolidate(root)
+    return root
+
+
+def _write_session_meta(path: Path, attrs: Mapping[str, Any]) -> None:
+    """The session group's ``zarr.json``: its attrs and its arrays' consolidated metadata.
+
+    What ``zarr.consolidate_metadata`` writes, built with zarr's own metadata
+    classes from the three array files; zarr's store walk costs 2-3x more per
+    session, in the commit task of every session.
+    """
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.group import ConsolidatedMetadata, GroupMetadata
+    from zarr.core.metadata.v3 import ArrayV3Metadata
+
+    arrays = {
+        name: ArrayV3Metadata.from_dict(json.loads((path / name / "zarr.json").read_text()))
+        for name in (COUNTS, "time", "unit")
+    }
+    meta = GroupMetadata(attributes=dict(attrs), consolidated_metadata=ConsolidatedMetadata(metadata=arrays))
+    tmp = path / ".zarr.json.partial"
+    tmp.write_bytes(meta.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes())
+    os.replace(tmp, path / "zarr.json")
+
+
+def _consolidate(path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Consolidated metadata is currently not part")
+        zarr.consolidate_metadata(str(path))
 
 
 def _drop_if_corrupt(meta: Path) -> None:
@@ -210,11 +320,12 @@ def commit_session(
     attrs: Mapping[str, Any],
     stats: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the provenance attrs (plus the write's ``stats``) and move the array into place.
+    """Write the provenance attrs (plus the write's ``stats``) and move the group into place.
 
-    Idempotent, so that a worker dying mid-commit can be retried: when the
-    partial array is gone and the final one holds these attrs, that was this
-    commit, finished. Returns the attrs as stored.
+    The group's metadata is consolidated first, so ``xarray.open_zarr`` on the
+    session reads one file. Idempotent, so that a worker dying mid-commit can be
+    retried: when the partial group is gone and the final one holds these attrs,
+    that was this commit, finished. Returns the attrs as stored.
     """
     src = _partial_path(out_dir, name, subject, session)
     final_attrs = dict(sorted({**attrs, **(stats or {})}.items()))
@@ -224,7 +335,7 @@ def commit_session(
         if done is not None and json.loads(json.dumps(final_attrs)) == done:
             discard_partial(out_dir, name, subject, session)
             return final_attrs
-    zarr.open_array(str(src), mode="r+").attrs.put(final_attrs)
+    _write_session_meta(src, final_attrs)
     if dst.exists():
         shutil.rmtree(dst)
     os.replace(src, dst)
@@ -233,60 +344,68 @@ def commit_session(
 
 
 def stored_sessions(out_dir: str | os.PathLike[str], name: str) -> list[tuple[str, str]]:
-    """``(subject_id, session_id)`` of every complete session of a component."""
+    """``(subject_id, session_id)`` of every complete session of a component.
+
+    Raises a SourceError for a store of an older layout, naming the command that rebuilds it.
+    """
     root = component_path(out_dir, name)
-    found = []
-    if root.is_dir():
-        for meta in sorted(root.glob("*/*/zarr.json")):
-            if json.loads(meta.read_text()).get("node_type") == "array":
-                found.append((meta.parent.parent.name, meta.parent.name))
+    found: list[tuple[str, str]] = []
+    if not root.is_dir():
+        return found
+    check_layout(root)
+    for meta in sorted(root.glob(f"*/*/{COUNTS}/zarr.json")):
+        session = meta.parent.parent
+        if (_read_meta(session) or {}).get("node_type") == "group":
+            found.append((session.parent.name, session.name))
     return found
 
 
+def check_layout(root: Path) -> None:
+    """Refuse a component store written with another layout (a reader would misread it)."""
+    meta = _read_meta(root)
+    layout = (meta or {}).get("attributes", {}).get("neuralbench_layout", 1)
+    if meta is not None and layout != LAYOUT:
+        name = root.name[: -len(".zarr")]
+        raise SourceError(
+            root,
+            f"zarr layout {layout} (an older neuralbench: one array per session), this version reads "
+            f"layout {LAYOUT}; rebuild it with `neuralbench build RAW OUT --only {name}`",
+        )
+
+
 def session_array(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> zarr.Array:
-    """The stored session's uint8 ``(unit, time)`` zarr array, opened read-only.
+    """The stored session's uint8 ``(unit, time)`` ``spike_counts`` zarr array, read-only.
 
     The one place that knows where a session's counts live in the store: readers of
     the store (export, cards, windows, verify) go through it.
     """
-    return zarr.open_array(str(component_path(out_dir, name) / subject / session), mode="r")
+    return zarr.open_array(str(component_path(out_dir, name) / subject / session / COUNTS), mode="r")
 
 
-def open_session(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> xr.DataArray:
-    """A stored session as a lazy ``(unit, time)`` DataArray with its provenance attrs.
+def open_session(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> xr.Dataset:
+    """A stored session as xarray opens it: ``spike_counts`` (unit, time) on dask, coords, attrs.
 
-    A non-index ``time_s`` coordinate (bin start times) is lazy too.
+    The same as ``xarray.open_zarr(OUT/zarr/<name>.zarr/<subject>/<session>)``.
     """
-    arr = session_array(out_dir, name, subject, session)
-    attrs = dict(arr.attrs)
-    data = da.from_zarr(arr)
-    n_bins = arr.shape[1]
-    chunk = arr.chunks[1]
-    time_s = attrs.get("t0_s", 0.0) + attrs.get("bin_size_s", 0.02) * da.arange(
-        n_bins, chunks=chunk, dtype=np.float64
-    )
-    return xr.DataArray(
-        data,
-        dims=DIMS,
-        coords={"time_s": ("time", time_s)},
-        name="spike_counts",
-        attrs=attrs,
-    )
+    return xr.open_zarr(component_path(out_dir, name) / subject / session, consolidated=True)
+
+
+def segment_spans(attrs: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """Segment id -> its bins ``(start, stop)``, from a stored session's attrs.
+
+    The one place that knows a session's segments (one segment when unsplit).
+    """
+    bounds = attrs.get("segment_bins") or [[0, attrs.get("n_bins", 0)]]
+    return {seg_id: (int(a), int(b)) for seg_id, (a, b) in zip(segment_ids(len(bounds)), bounds, strict=True)}
 
 
 def iter_segments(
     out_dir: str | os.PathLike[str], name: str, subject: str, session: str
 ) -> Iterator[tuple[str, np.ndarray]]:
-    """``(segment_id, counts)`` of a stored session, reading one segment at a time."""
+    """``(segment_id, counts)`` of a stored session, reading one segment (one chunk) at a time."""
     arr = session_array(out_dir, name, subject, session)
-    for seg_id, (start, stop) in _segment_spans(arr).items():
+    for seg_id, (start, stop) in segment_spans(session_attrs(out_dir, name, subject, session) or {}).items():
         yield seg_id, np.asarray(arr[:, start:stop])
-
-
-def _segment_spans(arr: zarr.Array) -> dict[str, tuple[int, int]]:
-    """Segment id -> its bins ``(start, stop)`` in a stored session (one segment when unsplit)."""
-    bounds = arr.attrs.get("segment_bins") or [[0, arr.shape[1]]]
-    return {seg_id: (int(a), int(b)) for seg_id, (a, b) in zip(segment_ids(len(bounds)), bounds, strict=True)}
 
 
 def read_segment(
@@ -304,36 +423,32 @@ def read_segment(
     merge and the cards read a row from its zarr chunk, much cheaper than
     decoding its parquet row.
     """
-    path = component_path(out_dir, name) / subject / session
-    if not (path / "zarr.json").exists():
-        return None
-    arr = zarr.open_array(str(path), mode="r")
-    span = _segment_spans(arr).get(segment_id)
+    attrs = session_attrs(out_dir, name, subject, session)
+    span = segment_spans(attrs).get(segment_id) if attrs is not None else None
     if span is None:
         return None
     start, stop = span
-    if tokens is not None and arr.shape[0] * (stop - start) != tokens:
+    if tokens is not None and int(attrs.get("n_units", 0)) * (stop - start) != tokens:
         return None
-    return np.asarray(arr[:, start:stop])
+    return np.asarray(session_array(out_dir, name, subject, session)[:, start:stop])
 
 
 def open_corpus(out_dir: str | os.PathLike[str]) -> xr.DataTree:
-    """The whole zarr store as a lazy ``DataTree``: ``/<component>/<subject>/<session>``.
+    """The whole zarr store as one lazy ``DataTree``: ``/<component>/<subject>/<session>``.
 
-    Each session node holds a Dataset with ``spike_counts`` (dims unit, time) and
-    the session's provenance as attrs; nothing is loaded.
+    A thin join of ``xarray.open_datatree(OUT/zarr/<name>.zarr, engine="zarr")`` per
+    component: each session node is the Dataset ``xarray.open_zarr`` gives
+    (``spike_counts`` with dims unit, time; coords ``unit``, ``time``; provenance
+    as attrs); nothing is loaded.
 
     Examples
     --------
     >>> tree = open_corpus("demo-out")  # doctest: +SKIP
     >>> tree["churchland/sub-Jenkins"].children  # doctest: +SKIP
     """
-    nodes: dict[str, xr.Dataset] = {}
     zroot = Path(out_dir) / ZARR_DIR
+    trees: dict[str, xr.DataTree] = {}
     for comp in sorted(zroot.glob("*.zarr")):
-        name = comp.name[: -len(".zarr")]
-        nodes[f"/{name}"] = xr.Dataset(attrs={"source_dataset": name})
-        for subject, session in stored_sessions(out_dir, name):
-            counts = open_session(out_dir, name, subject, session)
-            nodes[f"/{name}/{subject}/{session}"] = xr.Dataset({"spike_counts": counts}, attrs=counts.attrs)
-    return xr.DataTree.from_dict(nodes)
+        check_layout(comp)
+        trees[comp.name[: -len(".zarr")]] = xr.open_datatree(comp, engine="zarr", chunks={})
+    return xr.DataTree(children=trees)

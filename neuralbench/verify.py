@@ -99,7 +99,7 @@ def _check_component(result, out: Path, name: str, comp: dict, entries: dict, di
             result.sessions += 1
             attrs = store.session_attrs(out, *key)
             if attrs is None:
-                result.add(path, f"session is {status} in the report but has no zarr array")
+                result.add(path, f"session is {status} in the report but has no zarr group")
                 continue
             n_units, n_bins = attrs.get("n_units"), attrs.get("n_bins")
             if not (attrs.get("tokens") == entry.get("tokens") == (n_units or 0) * (n_bins or 0)):
@@ -243,7 +243,7 @@ def _check_strays(result, out: Path, entries: dict, components: dict) -> None:
         for subject, session in store.stored_sessions(out, name):
             if (name, subject, session) not in known:
                 result.add(
-                    comp / subject / session, "zarr array of a session the report does not list as built"
+                    comp / subject / session, "zarr group of a session the report does not list as built"
                 )
     for folder in sorted((out / COMPONENTS_DIR).glob("*")):
         if folder.name not in components and folder.name != STAGING_DIR:

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from neuralbench.errors import SourceError
-from neuralbench.store import read_segment
+from neuralbench.rows import ParquetRow, RowSource, list_to_array
 
 __all__ = [
     "Sample",
@@ -66,16 +65,6 @@ def grid_shape(n: int) -> tuple[int, int]:
     return rows, math.ceil(max(n, 1) / rows)
 
 
-def list_to_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """A one-row ``List(List(uint8))`` column as a ``(units, bins)`` uint8 array."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    rows = column.flatten()  # the units of the (single) row, offsets respected
-    flat = rows.flatten().to_numpy(zero_copy_only=False).astype(np.uint8, copy=False)
-    n_units = len(rows)
-    return flat.reshape(n_units, -1) if n_units else np.zeros((0, 0), np.uint8)
-
-
 def _title(row: dict) -> str:
     session = row["session_id"]
     session = session if len(session) <= 44 else session[:41] + "..."
@@ -86,13 +75,13 @@ def _from_parquet(
     folder: Path, split: str, component: str | None, n: int, seed: int, store: Path | None = None
 ) -> list[Sample]:
     """Random rows of a hub folder; with ``store`` (the build folder it came from), each
-    row's counts come from its zarr chunk when stored there (no parquet decode)."""
+    row's counts come from its zarr chunk when stored there (:class:`~neuralbench.rows.RowSource`)."""
     files = sorted((folder / "data").glob(f"{split}-*.parquet"))
     if not files:
         raise SourceError(folder / "data", f"no {split}-*.parquet shards")
     id_columns = ["source_dataset", "subject_id", "session_id", "segment_id"]
-    where: list[tuple[int, int, int, tuple[str, ...], int]] = []  # file, row group, row, ids, tokens
-    for f, path in enumerate(files):
+    where: list[tuple[tuple[str, ...], ParquetRow]] = []
+    for path in files:
         pf = pq.ParquetFile(path)
         ids = pf.read(columns=id_columns).to_pydict()
         row = 0
@@ -102,19 +91,12 @@ def _from_parquet(
             for r in range(group.num_rows):
                 key = tuple(ids[c][row] for c in id_columns)
                 if component is None or key[0] == component:
-                    where.append((f, rg, r, key, tokens))
+                    where.append((key, ParquetRow(path, rg, r, tokens)))
                 row += 1
     if not where:
         raise SourceError(folder, f"no rows of component {component!r} in the {split} split")
-    samples = []
-    for i in pick_rows(len(where), n, seed):
-        f, rg, r, key, tokens = where[i]
-        counts = read_segment(store, *key, tokens=tokens) if store is not None else None
-        if counts is None:
-            table = pq.ParquetFile(files[f]).read_row_group(rg).slice(r, 1)
-            counts = list_to_array(table.column("spike_counts"))
-        samples.append(segment_sample(key, counts))
-    return samples
+    source = RowSource(store)
+    return [segment_sample(where[i][0], source.counts(*where[i])) for i in pick_rows(len(where), n, seed)]
 
 
 def pick_rows(n_rows: int, n: int, seed: int) -> np.ndarray:
@@ -132,8 +114,7 @@ def segment_sample(ids: Sequence[str], counts: np.ndarray) -> Sample:
 
 
 def _from_zarr(out: Path, component: str | None, n: int, seed: int) -> list[Sample]:
-    from neuralbench.segments import segment_ids
-    from neuralbench.store import ZARR_DIR, session_array, session_attrs, stored_sessions
+    from neuralbench.store import ZARR_DIR, segment_spans, session_array, session_attrs, stored_sessions
 
     names = (
         [component]
@@ -144,8 +125,7 @@ def _from_zarr(out: Path, component: str | None, n: int, seed: int) -> list[Samp
     for name in names:
         for subject, session in stored_sessions(out, name):
             attrs = session_attrs(out, name, subject, session) or {}
-            bounds = attrs.get("segment_bins") or [[0, attrs.get("n_bins", 0)]]
-            for seg_id, (start, stop) in zip(segment_ids(len(bounds)), bounds, strict=True):
+            for seg_id, (start, stop) in segment_spans(attrs).items():
                 where.append((name, subject, session, seg_id, start, stop, attrs.get("bin_size_s")))
     if not where:
         raise SourceError(out / ZARR_DIR, f"no stored session{f' of {component!r}' if component else ''}")

@@ -65,12 +65,10 @@ def parquet_sessions(out, name):
 
 
 def stored_counts(out, entry):
-    import zarr
+    from neuralbench import store
 
-    arr = zarr.open_array(
-        str(out / "zarr" / f"{entry['component']}.zarr" / entry["subject_id"] / entry["session_id"]), mode="r"
-    )
-    return np.asarray(arr[:]), dict(arr.attrs)
+    key = (out, entry["component"], entry["subject_id"], entry["session_id"])
+    return np.asarray(store.session_array(*key)[:]), store.session_attrs(*key)
 
 
 def test_exit_status_1_and_every_bad_file_named(bad_build):

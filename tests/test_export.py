@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import xarray as xr
 
 from neuralbench import export, store
 
@@ -15,11 +16,13 @@ CARD = {"name": "kim", "summary": "test", "built_with": "neuralbench test"}
 
 def _store_session(out, name, subject, session, counts, segment_bins, sha="a"):
     store.init_component(out, name, [subject])
-    target = store.create_partial(out, name, subject, session, counts.shape, segment_bins)
-    target[:] = counts
     n = counts.shape[1]
     bounds = [[s, min(s + segment_bins, n)] for s in range(0, n, segment_bins)]
-    attrs = {"segment_bins": bounds, "tokens": counts.size, "source_sha256": sha, "recipe_token": "r"}
+    lazy = xr.DataArray(counts, dims=("unit", "time"), attrs={"segment_bins": bounds, "bin_size_s": 0.02})
+    target = store.create_partial(out, name, subject, session, lazy)
+    target[:] = counts
+    attrs = {"n_units": counts.shape[0], "n_bins": n, "segment_bins": bounds, "tokens": counts.size}
+    attrs.update(source_sha256=sha, recipe_token="r")
     store.commit_session(out, name, subject, session, attrs)
 
 
@@ -137,13 +140,15 @@ def _write_with_rows(out, name, subject, session, counts, segment_bins, block_se
         b[-1][1] - b[0][0]
         for b in (bounds[i : i + block_segments] for i in range(0, len(bounds), block_segments))
     )
-    lazy = xr.DataArray(
-        da.from_array(counts.astype(np.uint16), chunks=(counts.shape[0], chunks)), dims=("unit", "time")
-    )
     attrs = {"segment_bins": bounds, "tokens": counts.size, "source_sha256": "a", "recipe_token": "r",
-             "n_units": counts.shape[0], "n_bins": n}  # fmt: skip
+             "n_units": counts.shape[0], "n_bins": n, "bin_size_s": 0.02}  # fmt: skip
+    lazy = xr.DataArray(
+        da.from_array(counts.astype(np.uint16), chunks=(counts.shape[0], chunks)),
+        dims=("unit", "time"),
+        attrs=attrs,
+    )
     store.init_component(out, name, [subject])
-    target = store.create_partial(out, name, subject, session, counts.shape, segment_bins)
+    target = store.create_partial(out, name, subject, session, lazy)
     rows = export.segment_rows(out, name, subject, session, attrs)
     (stats,) = dask.compute(store.write_blocks(lazy, target, rows), scheduler="sync")
     store.commit_session(out, name, subject, session, attrs, stats)

@@ -100,10 +100,11 @@ def test_zarr_store_layout_and_provenance(built):
     raw, out, report = built
     for entry in report["sessions"]:
         group = zarr.open_group(str(out / "zarr" / f"{entry['component']}.zarr"), mode="r")
-        arr = group[f"{entry['subject_id']}/{entry['session_id']}"]
+        session = group[f"{entry['subject_id']}/{entry['session_id']}"]
+        arr = session["spike_counts"]
         assert arr.dtype == np.uint8
         assert tuple(arr.metadata.dimension_names) == ("unit", "time")
-        attrs = arr.attrs
+        attrs = session.attrs
         assert attrs["tokens"] == arr.size == entry["tokens"]
         assert attrs["n_clipped_bins"] == entry["clipped_bins"]
         assert len(attrs["source_sha256"]) == 64 and attrs["source_file"] == entry["source_file"]
@@ -140,7 +141,7 @@ def test_open_corpus_is_lazy_and_named(built):
     node = tree[f"{entry['component']}/{entry['subject_id']}/{entry['session_id']}"]
     counts = node["spike_counts"]
     assert counts.dims == ("unit", "time") and isinstance(counts.data, da.Array)
-    assert counts.attrs["session_id"] == entry["session_id"]
+    assert node.attrs["session_id"] == entry["session_id"]
 
 
 def test_rerun_skips_done_sessions_and_keeps_bytes(built, cluster_client, tmp_path):

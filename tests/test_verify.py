@@ -64,7 +64,8 @@ def _drop_array(out, report):
 
 def _change_count(out, report):
     s = _first(report, "h2")
-    arr = zarr.open_array(str(out / "zarr" / "h2.zarr" / s["subject_id"] / s["session_id"]), mode="r+")
+    path = out / "zarr" / "h2.zarr" / s["subject_id"] / s["session_id"] / "spike_counts"
+    arr = zarr.open_array(str(path), mode="r+")
     arr[0, 0] = (int(arr[0, 0]) + 1) % 256
 
 

@@ -10,6 +10,7 @@ import xarray as xr
 from neuralbench.binning import COUNT_DTYPE, rebin_dense
 from neuralbench.errors import ReaderError
 from neuralbench.readers._h5 import get_node, open_h5
+from neuralbench.readers._mat5 import load_mat5_variable
 from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
 from neuralbench.segments import segment_bounds
 
@@ -62,6 +63,7 @@ class DenseReader(Reader):
         t0_s: float,
         loader: str = "h5",
         extra_attrs: dict | None = None,
+        unit: xr.Variable | None = None,
     ) -> xr.DataArray:
         """Lazy counts of a 2-D dataset ``inner`` of ``path``.
 
@@ -91,7 +93,7 @@ class DenseReader(Reader):
             "segment_bins": [list(b) for b in bounds],
             **(extra_attrs or {}),
         }
-        return session_array(block, n_units, blocks, name=f"dense-{path}-{inner}", attrs=attrs)
+        return session_array(block, n_units, blocks, name=f"dense-{path}-{inner}", attrs=attrs, unit=unit)
 
 
 def _dense_block(
@@ -100,8 +102,6 @@ def _dense_block(
     """Counts of output bins ``[start, stop)``, reading raw samples a few MiB at a time."""
     lo, hi = start * factor, stop * factor
     if loader == "mat5":
-        from neuralbench.readers.mat import load_mat5_variable
-
         raw = load_mat5_variable(path, inner)
         raw = raw[lo:hi] if time_axis == 0 else raw[:, lo:hi]
         raw = check_counts(path, f"variable {inner}", raw)

@@ -50,6 +50,7 @@ def trials_session(
     native_bin_s: float,
     name: str,
     extra_attrs: dict[str, Any] | None = None,
+    unit: xr.Variable | None = None,
 ) -> xr.DataArray:
     """The lazy session of ``n_trials * per_trial`` bins, blocks aligned to its segments."""
     bounds = segment_bounds(n_units, n_trials * per_trial, max_tokens)
@@ -63,4 +64,4 @@ def trials_session(
         "bins_per_trial": per_trial,
         **(extra_attrs or {}),
     }
-    return session_array(block, n_units, blocks, name=name, attrs=attrs)
+    return session_array(block, n_units, blocks, name=name, attrs=attrs, unit=unit)

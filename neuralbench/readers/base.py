@@ -16,7 +16,7 @@ import xarray as xr
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.segments import MAX_TOKENS
 
-__all__ = ["DIMS", "Reader", "merge_blocks", "session_array"]
+__all__ = ["DIMS", "Reader", "merge_blocks", "session_array", "unit_coord"]
 
 DIMS = ("unit", "time")
 
@@ -79,11 +79,13 @@ def session_array(
     name: str,
     block_args: Sequence[tuple[Any, ...]] | None = None,
     attrs: dict[str, Any] | None = None,
+    unit: xr.Variable | None = None,
 ) -> xr.DataArray:
     """Build a lazy ``(unit, time)`` DataArray whose block ``i`` is ``block(start, stop, *args_i)``.
 
     ``block`` must be picklable (a module-level function or a ``functools.partial``
-    of one): it runs on the workers.
+    of one): it runs on the workers. ``unit`` is the ``unit`` coordinate (the
+    units' ids in the source, :func:`unit_coord`); default their 0-based rows.
     """
     parts = []
     for i, (start, stop) in enumerate(blocks):
@@ -94,7 +96,19 @@ def session_array(
         data = da.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
     else:
         data = da.zeros((n_units, 0), dtype=COUNT_DTYPE)
-    return xr.DataArray(data, dims=DIMS, attrs=dict(attrs or {}))
+    if unit is None:
+        unit = unit_coord(np.arange(n_units), "row of the unit in the source array (0-based)")
+    if unit.shape != (n_units,):
+        raise ValueError(f"{name}: {unit.shape[0]} unit ids for {n_units} units")
+    return xr.DataArray(data, dims=DIMS, coords={"unit": unit}, attrs=dict(attrs or {}))
+
+
+def unit_coord(ids: Sequence[Any] | np.ndarray, long_name: str) -> xr.Variable:
+    """The ``unit`` coordinate: each unit's id as its source names it, and what that id is."""
+    values = np.asarray(ids)
+    if values.dtype.kind in "US":
+        values = values.astype(object)  # zarr v3's variable-length string, not a fixed-width one
+    return xr.Variable(("unit",), values, {"long_name": long_name})
 
 
 def reader_call(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> functools.partial[Any]:

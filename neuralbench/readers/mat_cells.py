@@ -18,7 +18,14 @@ import xarray as xr
 from neuralbench.binning import bin_spike_times, count_bins
 from neuralbench.errors import ReaderError
 from neuralbench.readers._h5 import get_node, open_h5
-from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
+from neuralbench.readers.base import (
+    BLOCK_TOKENS,
+    Reader,
+    merge_blocks,
+    reader_call,
+    session_array,
+    unit_coord,
+)
 from neuralbench.segments import MAX_TOKENS, segment_bounds
 
 __all__ = ["MatChannelTrainsReader", "read_channel_trains"]
@@ -84,7 +91,8 @@ class MatChannelTrainsReader(Reader):
             "segment_bins": [list(b) for b in bounds],
             "n_nan_spikes": int(times.size - finite.size),
         }
-        return session_array(block, n_channels, blocks, name=f"trains-{path}", attrs=attrs)
+        unit = unit_coord(np.arange(1, n_channels + 1), f"channel: row of {variable} (MATLAB, 1-based)")
+        return session_array(block, n_channels, blocks, name=f"trains-{path}", attrs=attrs, unit=unit)
 
 
 def _trains_block(

@@ -23,7 +23,7 @@ from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
 from neuralbench.readers._h5 import get_node, open_h5
 from neuralbench.readers._trials import READ_BYTES, trial_columns, trials_session
-from neuralbench.readers.base import Reader, reader_call
+from neuralbench.readers.base import Reader, reader_call, unit_coord
 from neuralbench.segments import MAX_TOKENS
 
 __all__ = ["MatMuaThresholdReader", "mua_events"]
@@ -98,6 +98,7 @@ class MatMuaThresholdReader(Reader):
             native_bin_s=native_bin_s,
             name=f"mua-{path}",
             extra_attrs={"threshold_sd": threshold_sd},
+            unit=unit_coord(np.arange(1, n_elec + 1), f"electrode: index into {variable} (MATLAB, 1-based)"),
         )
 
 

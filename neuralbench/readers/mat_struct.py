@@ -16,8 +16,8 @@ import xarray as xr
 
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
+from neuralbench.readers._mat5 import read_mat5
 from neuralbench.readers.base import Reader, merge_blocks, reader_call, session_array
-from neuralbench.readers.mat import read_mat5
 from neuralbench.segments import MAX_TOKENS, segment_bounds
 
 __all__ = ["MatConditionsReader", "load_struct_field"]

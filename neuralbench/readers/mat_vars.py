@@ -19,8 +19,15 @@ import xarray as xr
 
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
-from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
-from neuralbench.readers.mat import read_mat5
+from neuralbench.readers._mat5 import read_mat5
+from neuralbench.readers.base import (
+    BLOCK_TOKENS,
+    Reader,
+    merge_blocks,
+    reader_call,
+    session_array,
+    unit_coord,
+)
 from neuralbench.segments import MAX_TOKENS, segment_bounds
 
 __all__ = ["MatSpikeVarsReader", "read_spike_vars"]
@@ -101,7 +108,10 @@ class MatSpikeVarsReader(Reader):
             "segment_bins": [list(b) for b in bounds],
             "n_negative_spikes": int(sum(int((t < 0).sum()) for t in finite)),
         }
-        return session_array(block, n_channels, blocks, name=f"spkvars-{path}", attrs=attrs)
+        unit = unit_coord(
+            [name_format.format(i) for i in range(n_channels)], "MAT variable of the channel's spike times"
+        )
+        return session_array(block, n_channels, blocks, name=f"spkvars-{path}", attrs=attrs, unit=unit)
 
 
 def _vars_block(

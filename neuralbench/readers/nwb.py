@@ -18,7 +18,14 @@ from neuralbench.binning import COUNT_DTYPE, arange_edges, bin_spike_times, coun
 from neuralbench.errors import ReaderError
 from neuralbench.readers._dense import DenseReader
 from neuralbench.readers._h5 import get_node, open_h5, slice_reader
-from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
+from neuralbench.readers.base import (
+    BLOCK_TOKENS,
+    Reader,
+    merge_blocks,
+    reader_call,
+    session_array,
+    unit_coord,
+)
 from neuralbench.segments import MAX_TOKENS, segment_bounds
 
 __all__ = ["NwbTimeSeriesReader", "NwbUnitsReader"]
@@ -97,6 +104,7 @@ class NwbUnitsReader(Reader):
             bounds = segment_bounds(n_units, n_bins, max_tokens)
             blocks = merge_blocks(bounds, n_units, BLOCK_TOKENS)
             lo, hi = _block_ranges(st, ends, unsorted, t0, bin_size_s, blocks)
+            ids = _table_ids(table, n_units)
         if n_nan:
             logger.warning("%s: %d NaN spike times ignored", path, n_nan)
         if n_before:
@@ -114,7 +122,16 @@ class NwbUnitsReader(Reader):
             "spikes_before_t0": bool(t_min < t0),
             "n_spikes_before_t0": int(n_before),
         }
-        return session_array(block, n_units, blocks, name=f"units-{path}", block_args=args, attrs=attrs)
+        return session_array(
+            block, n_units, blocks, name=f"units-{path}", block_args=args, attrs=attrs, unit=ids
+        )
+
+
+def _table_ids(table, n_units: int) -> xr.Variable:
+    """The units table's ``id`` column, or the rows when it is missing or of another length."""
+    if "id" in table and table["id"].shape == (n_units,):
+        return unit_coord(table["id"][:], "id of the unit in the NWB units table")
+    return unit_coord(np.arange(n_units), "row of the unit in the NWB units table (0-based)")
 
 
 def _unit_ends(path: str, table, st) -> np.ndarray:
@@ -327,6 +344,7 @@ class NwbTimeSeriesReader(DenseReader):
             data = get_node(series, "data", "TimeSeries data")
             shape, dtype = data.shape, data.dtype
             t0 = _series_start(series)
+            unit = _series_electrodes(f, series, shape[1 - time_axis] if len(shape) == 2 else 0)
         return self.dense_session(
             path,
             f"{group}/data",
@@ -338,7 +356,20 @@ class NwbTimeSeriesReader(DenseReader):
             max_tokens=max_tokens,
             t0_s=t0,
             extra_attrs={"source_group": group},
+            unit=unit,
         )
+
+
+def _series_electrodes(f, series, n_units: int) -> xr.Variable | None:
+    """Electrode ids of an ElectricalSeries' channels (its ``electrodes`` region), when it has one."""
+    table = "general/extracellular_ephys/electrodes/id"
+    if "electrodes" not in series or table not in f or series["electrodes"].shape != (n_units,):
+        return None
+    rows = np.asarray(series["electrodes"][:], dtype=np.int64)
+    ids = f[table][:]
+    if rows.size and (rows.min() < 0 or rows.max() >= ids.shape[0]):
+        return None
+    return unit_coord(ids[rows], "id of the channel's electrode in the NWB electrodes table")
 
 
 def _series_start(series) -> float:
