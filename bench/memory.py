@@ -11,7 +11,8 @@ and prints medians.
 Tasks (inputs are the trees of ``bench/run.py`` / ``bench/scaling.py``):
 
 - ``dense``: one 10 M-token block of a xiao raster (``_dense_block``), then its
-  ``_write_block`` into a zarr array (saturate + write + sum), as one task does.
+  ``_write_block`` into a zarr array (saturate + write + sum + the segment's
+  parquet row, ``SegmentRows``), as one task does.
 - ``units``: block 0 of a neupane-ppc units table and its ``_write_block``
   (``--blocks all``: every block in a row, to see whether the peak grows with
   the session); ``units-open``: that table's ``open_session`` (the scan).
@@ -146,21 +147,27 @@ def _task(args: argparse.Namespace, work: Path):
 
         return {"parquet-write": write, "parquet-read": read}[args.task], extra
     if args.task == "dense":
+        import xarray as xr
+
         from neuralbench.readers._dense import _dense_block
+        from neuralbench.segment_rows import SegmentRows
         from neuralbench.store import _write_block, create_partial
 
-        n_units, bins = 100, 100_000
+        bins = 100_000
+        rows = SegmentRows(str(work / "rows"), "x", "s", "p", [[0, bins]])
 
         def dense() -> None:
-            target = create_partial(work, "x", "s", "p", (n_units, bins), bins)
             block = _dense_block(
                 args.raw_xiao, "processing/ecephys/rasters/data", 0, bins, time_axis=0, factor=20, loader="h5"
             )
-            _write_block(block, target, 0)
+            like = xr.DataArray(block, dims=("unit", "time"), attrs={"bin_size_s": 0.02})
+            target = create_partial(work, "x", "s", "p", like)
+            _write_block(block, target, 0, rows)
 
         return dense, extra
     if args.task in ("units", "units-open"):
         from neuralbench.readers import get_reader
+        from neuralbench.segment_rows import SegmentRows
         from neuralbench.store import _write_block, create_partial
 
         def open_session():
@@ -172,13 +179,14 @@ def _task(args: argparse.Namespace, work: Path):
 
         def units() -> None:
             chunks = arr.data.chunks[1]
-            target = create_partial(work, "x", "s", "p", arr.shape, chunks[0])
+            target = create_partial(work, "x", "s", "p", arr)
+            rows = SegmentRows(str(work / "rows"), "x", "s", "p", arr.attrs["segment_bins"])
             n = len(chunks) if args.blocks == "all" else 1
             starts = np.cumsum((0,) + chunks)
             blocks = arr.data.to_delayed().ravel()  # as the pipeline takes them: no concatenated copy
             for i in range(n):
                 block = blocks[i].compute(scheduler="sync")
-                _write_block(block, target, int(starts[i]))
+                _write_block(block, target, int(starts[i]), rows)
                 del block
             extra["blocks"] = n
 

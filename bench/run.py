@@ -107,9 +107,9 @@ def cpu_table(ours: dict[int, list[dict]]) -> str:
     cores = os.cpu_count() or 1
     one = _median(ours[1], "wall_s") if 1 in ours else None
     rows = [
-        f"| build | wall s | worker CPU-s | scheduler+client CPU-s | cores busy (of {cores}) "
-        "| fastest possible wall s | x 1 worker at most |",
-        "|---|---|---|---|---|---|---|",
+        f"| build | wall s | worker CPU-s | worker CPU-s per B tokens | scheduler+client CPU-s "
+        f"| cores busy (of {cores}) | fastest possible wall s | x 1 worker at most |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for n, runs in sorted(ours.items()):
         if "cpu_s" not in runs[0]:
@@ -119,8 +119,9 @@ def cpu_table(ours: dict[int, list[dict]]) -> str:
         main = float(np.median([r["cpu_s"]["main"] for r in runs]))
         floor = (work + main) / min(cores, n)  # n workers use at most n cores of work
         cells = [f"{floor:.1f}", f"{one / floor:.2f}" if one else ""] if n > 1 else ["", ""]
+        per_b = work / (runs[0]["tokens"] / 1e9)
         rows.append(
-            f"| {n} worker{'s' if n > 1 else ''} | {wall:.1f} | {work:.1f} | {main:.1f} "
+            f"| {n} worker{'s' if n > 1 else ''} | {wall:.1f} | {work:.1f} | {per_b:.1f} | {main:.1f} "
             f"| {(work + main) / wall:.2f} | " + " | ".join(cells) + " |"
         )
     return "\n".join(rows)
@@ -188,6 +189,8 @@ def main() -> None:
         base.append(run_baseline(raw, args.work / "baseline-out"))
         print(f"baseline run {rep}: {base[-1]['wall_s']:.1f} s")
         for n in args.workers:
+            if args.hash_raw:  # a build records the digests it computes: the next must not find them
+                _digests(raw, False)
             warm_cache(raw)
             res = measure.build(raw, args.work / f"out-{n}", n)
             if not res["ok"]:

@@ -2,7 +2,9 @@
 
 Two steps, so that no task holds a whole component: :func:`export_session` writes
 one session's rows as parquet parts into a staging folder as soon as the session
-is stored; :func:`assemble_component` links the parts of every session, in build
+is stored (joining the one-row files its block tasks encoded, see
+:mod:`neuralbench.segment_rows`, or encoding them from zarr where there are none);
+:func:`assemble_component` links the parts of every session, in build
 order, into the component folder with its manifest; :func:`write_component_card`
 adds the card (:func:`finalize_component` does both).
 """
@@ -21,7 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from neuralbench.card import write_card
+from neuralbench.rowgroups import copy_row_groups
 from neuralbench.schema import segment_table
+from neuralbench.segment_rows import SegmentRows, fingerprint, row_nbytes, rows_dir, segment_files
+from neuralbench.segments import segment_ids
 from neuralbench.shards import DEFAULT_SHARD_BYTES, ShardWriter, shard_name
 from neuralbench.store import iter_segments, session_attrs
 
@@ -36,6 +41,7 @@ __all__ = [
     "partial_dir",
     "read_manifest",
     "read_staged",
+    "segment_rows",
     "staging_dir",
     "swap_in",
     "write_component_card",
@@ -69,6 +75,18 @@ def staging_dir(out_dir: str | os.PathLike[str], name: str, subject: str, sessio
     return Path(out_dir) / COMPONENTS_DIR / STAGING_DIR / name / subject / session
 
 
+def segment_rows(
+    out_dir: str | os.PathLike[str], name: str, subject: str, session: str, attrs: Mapping[str, Any]
+) -> SegmentRows:
+    """What the block tasks of a session written with ``attrs`` call to encode its rows.
+
+    Pass it to :func:`neuralbench.store.write_blocks`; :func:`export_session` then
+    finds the rows, once the session is committed with the same attrs.
+    """
+    folder = rows_dir(out_dir, name, subject, session, attrs)
+    return SegmentRows(str(folder), name, subject, session, attrs.get("segment_bins") or [])
+
+
 def export_session(
     out_dir: str | os.PathLike[str],
     name: str,
@@ -80,10 +98,12 @@ def export_session(
     """Write one stored session's rows (segments in order) as bounded parquet parts.
 
     Runs as soon as the session is committed, so exporting overlaps the other
-    sessions' writes. The parts go to :func:`staging_dir` with a sidecar
-    (``staged.json``: the session's fingerprint, its rows, tokens and part names);
-    the folder is written under a ``.partial`` name beside ``components/`` and
-    renamed into place when whole. A staged folder whose sidecar matches the
+    sessions' writes. The rows its block tasks encoded (:func:`segment_rows`) are
+    joined without decoding; a session stored without them (an earlier build) is
+    read back from zarr and encoded. The parts go to :func:`staging_dir` with a
+    sidecar (``staged.json``: the session's fingerprint, its rows, tokens and part
+    names); the folder is written under a ``.partial`` name beside ``components/``
+    and renamed into place when whole. A staged folder whose sidecar matches the
     zarr attrs is reused as is.
 
     Returns
@@ -92,19 +112,26 @@ def export_session(
         The sidecar.
     """
     final = staging_dir(out_dir, name, subject, session)
-    params = {"input": _fingerprint(out_dir, name, subject, session), "max_shard_bytes": max_shard_bytes}
+    attrs = session_attrs(out_dir, name, subject, session) or {}
+    params = {"input": fingerprint(subject, session, attrs), "max_shard_bytes": max_shard_bytes}
     done = read_staged(final)
     if done is not None and {k: done.get(k) for k in params} == params:
         return done
+    rows = rows_dir(out_dir, name, subject, session, attrs)
+    bounds = attrs.get("segment_bins") or [[0, attrs.get("n_bins", 0)]]
+    files = segment_files(rows, len(bounds)) if "n_units" in attrs else None
     tmp = Path(out_dir) / COMPONENTS_DIR / f".staged-{uuid.uuid4().hex}.partial"
     try:
-        tokens = 0
-        with ShardWriter(tmp, "part", max_shard_bytes) as writer:
-            for seg_id, counts in iter_segments(out_dir, name, subject, session):
-                writer.write(segment_table(counts, subject, session, seg_id, name))
-                tokens += counts.size
+        if files is None:
+            n_rows, tokens = _encode_stored(tmp, out_dir, name, subject, session, max_shard_bytes)
+        else:
+            ids = zip(segment_ids(len(bounds)), bounds, strict=True)
+            n_units = attrs["n_units"]
+            sizes = [row_nbytes(n_units, b - a, (subject, session, seg, name)) for seg, (a, b) in ids]
+            n_rows = _join_rows(tmp, files, sizes, max_shard_bytes)
+            tokens = sum(attrs["n_units"] * (b - a) for a, b in bounds)
         parts = sorted(p.name for p in tmp.glob("part-*.parquet"))
-        staged = dict(params, rows=writer.rows, tokens=int(tokens), parts=parts)
+        staged = dict(params, rows=n_rows, tokens=int(tokens), parts=parts)
         (tmp / STAGED).write_text(json.dumps(staged, indent=1, sort_keys=True))
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
@@ -113,7 +140,34 @@ def export_session(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    shutil.rmtree(rows, ignore_errors=True)  # joined into the parts
     return staged
+
+
+def _encode_stored(tmp: Path, out_dir, name: str, subject: str, session: str, max_shard_bytes: int):
+    """Parts of a session encoded from its zarr segments; ``(rows, tokens)``."""
+    tokens = 0
+    with ShardWriter(tmp, "part", max_shard_bytes) as writer:
+        for seg_id, counts in iter_segments(out_dir, name, subject, session):
+            writer.write(segment_table(counts, subject, session, seg_id, name))
+            tokens += counts.size
+    return writer.rows, tokens
+
+
+def _join_rows(tmp: Path, files: list[Path], sizes: list[int], max_shard_bytes: int) -> int:
+    """Parts of ``<= max_shard_bytes`` joined from one-row files (as :class:`ShardWriter` cuts them)."""
+    groups: list[list[Path]] = [[]]
+    filled = 0
+    for path, size in zip(files, sizes, strict=True):
+        if groups[-1] and filled >= max_shard_bytes:
+            groups.append([])
+            filled = 0
+        groups[-1].append(path)
+        filled += size
+    tmp.mkdir(parents=True)
+    for i, group in enumerate(groups):
+        copy_row_groups([(f, 0) for f in group], tmp / shard_name("part", i, len(groups)))
+    return len(files)
 
 
 def read_staged(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -277,12 +331,4 @@ def swap_in(tmp: str | os.PathLike[str], final: str | os.PathLike[str]) -> None:
 
 
 def _fingerprint(out_dir, name: str, subject: str, session: str) -> list[Any]:
-    attrs = session_attrs(out_dir, name, subject, session) or {}
-    return [
-        subject,
-        session,
-        attrs.get("source_sha256"),
-        attrs.get("recipe_token"),
-        attrs.get("tokens"),
-        attrs.get("reader_version", 1),
-    ]
+    return fingerprint(subject, session, session_attrs(out_dir, name, subject, session) or {})

@@ -2,11 +2,12 @@
 
 Row order is shuffled, bytes are not held in memory: the merge reads the id
 columns of every component, decides a permutation with ``default_rng(seed)``,
-plans the output shards from the row groups' sizes, then copies one row group
-(one segment) at a time into each shard; the shards (and the card's raster) can
-be written in parallel.
-Inside a build, a row's counts are read from its zarr chunk rather than decoded
-from the component's parquet: same values, a third of the cost (bench/README.md).
+plans the output shards from the row groups' sizes, then copies each row's
+encoded row group (one segment) into its shard without decoding it
+(:func:`neuralbench.rowgroups.copy_row_groups`); the shards (and the card's
+raster) can be written in parallel. Only components whose row groups hold more
+than one row are decoded and encoded again, a row at a time.
+The raster reads its rows from their zarr chunks when the build's store is given.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 
 from neuralbench.card import RASTER_ROWS, RASTER_SEED, draw_raster, write_card
 from neuralbench.export import MANIFEST, open_partial, read_manifest, swap_in
-from neuralbench.schema import segment_table
+from neuralbench.rowgroups import copy_row_groups
 from neuralbench.shards import DEFAULT_SHARD_BYTES, open_parquet, plan_shards, shard_name
 from neuralbench.store import read_segment
 
@@ -150,7 +151,9 @@ class MergePlan:
     ``shards[split][k]`` lists the rows of shard ``k``; each shard can then be
     written by its own task (:func:`write_shard`) and :func:`finalize_merge`
     names them and swaps the folder in. With ``store_dir`` (the build folder
-    holding ``zarr/``), counts are read from the stored sessions.
+    holding ``zarr/``), the raster reads counts from the stored sessions.
+    ``whole_groups``: every row group of the inputs holds one row, so a shard is
+    a copy of row groups.
     """
 
     final: str
@@ -163,6 +166,7 @@ class MergePlan:
     test_sessions: list[str] = field(default_factory=list)
     store_dir: str | None = None
     test_share: dict[str, Any] = field(default_factory=dict)
+    whole_groups: bool = True
 
     def n_shards(self) -> list[tuple[str, int]]:
         """``(split, k)`` of every shard, train first."""
@@ -172,15 +176,17 @@ class MergePlan:
 SPLITS = ("train", "test")
 
 
-def _row_index(component_dirs: Sequence[Path]) -> tuple[list[Path], list[Row], list[int]]:
+def _row_index(component_dirs: Sequence[Path]) -> tuple[list[Path], list[Row], list[int], bool]:
     """Every row of every component, and its bytes.
 
     A row's bytes are its share of its row group's :func:`_uncompressed_bytes` (the
     writers put one row in each group), so shards are planned without reading any counts.
+    The last value says whether every row group holds exactly one row.
     """
     files: list[Path] = []
     rows: list[Row] = []
     sizes: list[int] = []
+    whole = True
     for folder in component_dirs:
         for path in sorted((folder / "data").glob("train-*.parquet")):
             pf = pq.ParquetFile(path)
@@ -192,12 +198,13 @@ def _row_index(component_dirs: Sequence[Path]) -> tuple[list[Path], list[Row], l
                 group = pf.metadata.row_group(rg)
                 nbytes = _uncompressed_bytes(group)
                 tokens = group.column(0).num_values // max(group.num_rows, 1)
+                whole = whole and group.num_rows == 1
                 for r in range(group.num_rows):
                     key = tuple(ids[c][row] for c in _ID_ORDER)
                     rows.append(Row(f, rg, r, key, tokens))  # type: ignore[arg-type]
                     sizes.append(nbytes // max(group.num_rows, 1))
                     row += 1
-    return files, rows, sizes
+    return files, rows, sizes, whole
 
 
 _ID_ORDER = ("source_dataset", "subject_id", "session_id", "segment_id")
@@ -229,7 +236,7 @@ def plan_merge(
     the split (:func:`split_rows`) and cuts each split into shards of about
     ``max_shard_bytes`` of uncompressed data. Creates a fresh ``.<corpus>.partial`` folder for the shards.
     ``store_dir``: the build folder whose zarr store the components were exported
-    from (the pipeline passes it); rows are then read from there.
+    from (the pipeline passes it); the corpus raster then reads its rows there.
     """
     dirs = [Path(d) for d in component_dirs]
     final = Path(corpus_dir)
@@ -239,7 +246,7 @@ def plan_merge(
     if done is not None and done.get("inputs") == inputs and done.get("params") == params:
         logger.info("corpus is up to date")
         return done
-    files, rows, sizes = _row_index(dirs)
+    files, rows, sizes, whole = _row_index(dirs)
     keys = [r.ids[:3] for r in rows]
     tokens = [r.tokens for r in rows]
     train, test = split_rows(keys, seed=seed, test_size=test_size, split_by=split_by, tokens=tokens)
@@ -271,6 +278,7 @@ def plan_merge(
         test_sessions=sorted({"/".join(keys[i]) for i in test}),
         store_dir=None if store_dir is None else str(store_dir),
         test_share=share,
+        whole_groups=whole,
     )
 
 
@@ -279,17 +287,21 @@ def _shard_partial(plan: MergePlan, split: str, k: int) -> Path:
 
 
 def write_shard(plan: MergePlan, split: str, k: int) -> int:
-    """Write shard ``k`` of ``split`` under a temporary name, one row group in memory at a time.
+    """Write shard ``k`` of ``split`` under a temporary name; returns its rows.
 
-    Rewrites the file from the start when run again (a retried task). Returns its rows.
+    The rows' encoded row groups are copied, not decoded (a row is encoded once,
+    when its component is written). Inputs with several rows per row group are
+    decoded and written again, one row in memory at a time. Rewrites the file from
+    the start when run again (a retried task).
     """
     rows = plan.shards[split][k]
+    path = _shard_partial(plan, split, k)
+    if rows and plan.whole_groups:
+        return copy_row_groups(((plan.files[row.file], row.group) for row in rows), path)
     source = _RowSource(plan)
-    with open_parquet(_shard_partial(plan, split, k)) as writer:
+    with open_parquet(path) as writer:
         for row in rows:
-            counts = source.stored(row)
-            table = source.parquet(row) if counts is None else segment_table(counts, *row.ids[1:], row.ids[0])
-            writer.write_table(table, row_group_size=1)
+            writer.write_table(source.parquet(row), row_group_size=1)
     return len(rows)
 
 

@@ -6,10 +6,11 @@ functions into tasks and adds no logic of its own to the data:
 1. ``session.open_session`` per session file (a task: hashes the file and scans
    its metadata; returns lazy counts);
 2. ``store.create_partial`` (the session group and its coordinates), ``store.write_blocks``
-   (one task per time block: bin, saturate, write), then ``store.commit_session``
+   (one task per time block: bin, saturate, write, and encode its segments' parquet
+   rows: ``export.segment_rows``), then ``store.commit_session``
    (attrs + rename into place); ``store.consolidate_component`` once a component's
    sessions are all done;
-3. ``export.export_session`` per stored session (its parquet parts), then
+3. ``export.export_session`` per stored session (joins its rows into parquet parts), then
    ``export.assemble_component`` once every session of the component is done,
    then ``export.write_component_card`` (not waited for: the merge goes on);
 4. ``merge.plan_merge``, ``merge.write_shard`` per output shard and
@@ -354,7 +355,8 @@ class _Build:
         self.stage_attrs[key] = attrs
         self.n_blocks[key] = len(counts.chunks[1])
         self.track.add(Stage.BLOCKS, self.n_blocks[key])  # progress
-        fut = self.client.compute(store.write_blocks(counts, target))
+        rows = export.segment_rows(self.out, *key, attrs)  # encoded by the block tasks
+        fut = self.client.compute(store.write_blocks(counts, target, rows))
         self.stage[fut] = ("write", key, ref)
         seq.add(fut)
 

@@ -38,9 +38,9 @@ def find_sessions(recipe: Recipe, files: list[str]) -> list[SessionRef]:
 def open_session(recipe: Recipe, raw_root: str | os.PathLike[str], ref: SessionRef) -> xr.DataArray:
     """Open ``ref`` with the recipe's reader: lazy uint16 counts plus provenance attrs.
 
-    The source file's sha256 goes into the zarr attrs; it is the digest the
-    download stage verified and recorded when the file is unchanged since, else
-    the file is hashed here.
+    The source file's sha256 goes into the zarr attrs; it is the digest recorded
+    beside the file (by the download stage, or by the first build that hashed it)
+    when the file is unchanged since, else the file is hashed here, once.
     """
     path = Path(raw_root) / recipe.name / ref.source_file
     counts = get_reader(recipe.reader).open_session(

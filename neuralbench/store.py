@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -254,29 +254,43 @@ def remove_partials(out_dir: str | os.PathLike[str]) -> list[Path]:
     return found
 
 
-def write_blocks(counts: xr.DataArray, target: zarr.Array) -> Any:
+def write_blocks(
+    counts: xr.DataArray,
+    target: zarr.Array,
+    on_block: Callable[[int, np.ndarray], Any] | None = None,
+) -> Any:
     """A lazy write of ``counts`` into ``target``, saturated to uint8, one task per block.
 
     Each task saturates its block, writes it and returns its statistics, so a
     block is read and binned exactly once (a ``da.store`` plus separate sums would
-    recompute every block for each consumer). Computing the result gives
-    ``{"n_clipped_bins": ..., "n_spikes": ...}`` for the session.
+    recompute every block for each consumer). ``on_block(start, block)``, when
+    given (picklable: it runs on the workers), also gets each saturated block while
+    it is in memory, with its first bin: the export encodes its parquet rows there.
+    Computing the result gives ``{"n_clipped_bins": ..., "n_spikes": ...}`` for the session.
     """
     import dask
 
     blocks = counts.data.to_delayed().ravel()
     starts = np.cumsum((0,) + counts.data.chunks[1])[:-1]
     written = [
-        dask.delayed(_write_block, pure=True)(block, target, int(start))
+        dask.delayed(_write_block, pure=True)(block, target, int(start), on_block)
         for block, start in zip(blocks, starts, strict=True)
     ]
     return dask.delayed(_add_stats, pure=True)(written)
 
 
-def _write_block(block: np.ndarray, target: zarr.Array, start: int) -> tuple[int, int]:
+def _write_block(
+    block: np.ndarray,
+    target: zarr.Array,
+    start: int,
+    on_block: Callable[[int, np.ndarray], Any] | None = None,
+) -> tuple[int, int]:
     saturated, clipped = saturate(block)
-    target[:, start : start + block.shape[1]] = saturated
-    return clipped, int(block.sum(dtype=np.int64))
+    n_spikes = int(block.sum(dtype=np.int64))
+    target[:, start : start + saturated.shape[1]] = saturated
+    if on_block is not None:
+        on_block(start, saturated)
+    return clipped, n_spikes
 
 
 def _add_stats(per_block: list[tuple[int, int]]) -> dict[str, int]:

@@ -223,10 +223,12 @@ def _pool(counts: np.ndarray, axis: int, pixels: int) -> np.ndarray:
     k = math.ceil(size / pixels)
     starts = np.arange(0, size, k)
     widths = np.diff(np.append(starts, size))
-    sums = np.add.reduceat(counts.astype(np.float32), starts, axis=axis)
+    # summed in place of a float copy of the whole segment (10 M counts: 40 MB and most of a card's time)
+    acc = np.uint32 if counts.dtype.kind in "ub" else np.float32
+    sums = np.add.reduceat(counts, starts, axis=axis, dtype=acc)
     shape = [1, 1]
     shape[axis] = len(widths)
-    return sums / widths.reshape(shape)
+    return (sums / widths.reshape(shape)).astype(np.float32)
 
 
 def _display_max(counts: np.ndarray) -> float:
@@ -245,9 +247,13 @@ def plot_rasters(samples: Sequence[Sample], *, dpi: int = 100):
     from matplotlib.figure import Figure
 
     rows, cols = grid_shape(len(samples))
-    fig = Figure(figsize=(cols * PANEL_INCHES[0], rows * PANEL_INCHES[1]), dpi=dpi, layout="constrained")
+    width, height = cols * PANEL_INCHES[0], rows * PANEL_INCHES[1]
+    fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, cols, squeeze=False)
+    # fixed margins in inches (labels, two-line titles): matplotlib's constrained layout
+    # measured every text to find them and took half the time of a card
+    margins = dict(left=0.5 / width, right=1 - 0.35 / width, bottom=0.45 / height, top=1 - 0.4 / height)
+    axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw=dict(margins, wspace=0.17, hspace=0.33))
     px_w, px_h = int(PANEL_INCHES[0] * dpi * 0.8), int(PANEL_INCHES[1] * dpi * 0.7)
     for ax, sample in zip(axes.flat, samples, strict=False):
         n_units, n_bins = sample.counts.shape
@@ -326,7 +332,8 @@ def write_raster(
 def _save(fig, out: Path) -> Path:
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
     try:
-        fig.savefig(tmp)
+        # zlib level 1: a grey raster compresses almost as well, in a fraction of the time
+        fig.savefig(tmp, pil_kwargs={"compress_level": 1} if out.suffix.lower() == ".png" else None)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)  # a failed save (full disk) leaves nothing behind

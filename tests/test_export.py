@@ -126,3 +126,77 @@ def test_card_is_its_own_step_and_a_missing_one_is_written_again(stored):
 def test_card_of_a_component_not_assembled_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not assembled"):
         export.write_component_card(tmp_path, "kim", CARD)
+
+
+def _write_with_rows(out, name, subject, session, counts, segment_bins, block_segments=2):
+    """A session written as the pipeline writes it: dask blocks that also encode their rows."""
+    import dask
+    import dask.array as da
+    import xarray as xr
+
+    n = counts.shape[1]
+    bounds = [[s, min(s + segment_bins, n)] for s in range(0, n, segment_bins)]
+    chunks = tuple(
+        b[-1][1] - b[0][0]
+        for b in (bounds[i : i + block_segments] for i in range(0, len(bounds), block_segments))
+    )
+    attrs = {"segment_bins": bounds, "tokens": counts.size, "source_sha256": "a", "recipe_token": "r",
+             "n_units": counts.shape[0], "n_bins": n, "bin_size_s": 0.02}  # fmt: skip
+    lazy = xr.DataArray(
+        da.from_array(counts.astype(np.uint16), chunks=(counts.shape[0], chunks)),
+        dims=("unit", "time"),
+        attrs=attrs,
+    )
+    store.init_component(out, name, [subject])
+    target = store.create_partial(out, name, subject, session, lazy)
+    rows = export.segment_rows(out, name, subject, session, attrs)
+    (stats,) = dask.compute(store.write_blocks(lazy, target, rows), scheduler="sync")
+    store.commit_session(out, name, subject, session, attrs, stats)
+    return rows
+
+
+def test_rows_encoded_by_the_block_tasks_are_joined_not_encoded_again(tmp_path):
+    rng = np.random.default_rng(1)
+    counts = rng.integers(0, 9, (4, 430), dtype=np.uint8)
+    rows = _write_with_rows(tmp_path / "a", "kim", "sub-1", "ses-a", counts, 50)
+    folder = __import__("pathlib").Path(rows.folder)
+    assert sorted(p.name for p in folder.iterdir()) == [f"segment_{i}.parquet" for i in range(9)]
+    joined = export.export_session(tmp_path / "a", "kim", "sub-1", "ses-a", max_shard_bytes=500)
+    assert not folder.exists()  # joined into the parts, then removed
+    # the same session stored without rows (an earlier build): encoded from zarr
+    _store_session(tmp_path / "b", "kim", "sub-1", "ses-a", counts, 50)
+    attrs = store.session_attrs(tmp_path / "a", "kim", "sub-1", "ses-a")
+    zarr_attrs = store.session_attrs(tmp_path / "b", "kim", "sub-1", "ses-a")
+    assert {k: attrs[k] for k in zarr_attrs} == zarr_attrs
+    encoded = export.export_session(tmp_path / "b", "kim", "sub-1", "ses-a", max_shard_bytes=500)
+    assert joined["parts"] == encoded["parts"] and len(joined["parts"]) > 1
+    assert (joined["rows"], joined["tokens"]) == (encoded["rows"], encoded["tokens"]) == (9, counts.size)
+    for part in joined["parts"]:
+        a = pq.read_table(export.staging_dir(tmp_path / "a", "kim", "sub-1", "ses-a") / part)
+        b = pq.read_table(export.staging_dir(tmp_path / "b", "kim", "sub-1", "ses-a") / part)
+        assert a.equals(b) and a.schema.metadata == b.schema.metadata
+
+
+def test_rows_of_another_build_of_the_session_are_not_used(tmp_path):
+    rng = np.random.default_rng(2)
+    old = rng.integers(0, 9, (3, 100), dtype=np.uint8)
+    rows = _write_with_rows(tmp_path, "kim", "sub-1", "ses-a", old, 50)
+    stale = __import__("pathlib").Path(rows.folder)
+    assert stale.is_dir()
+    new = rng.integers(0, 9, (3, 100), dtype=np.uint8)
+    _store_session(tmp_path, "kim", "sub-1", "ses-a", new, 50, sha="b")  # the raw file changed
+    staged = export.export_session(tmp_path, "kim", "sub-1", "ses-a")
+    table = pq.read_table(export.staging_dir(tmp_path, "kim", "sub-1", "ses-a") / staged["parts"][0])
+    got = np.concatenate([np.array(r) for r in table.column("spike_counts").to_pylist()], axis=1)
+    assert np.array_equal(got, new)  # the segments rejoin the new session, not the old one
+    export.assemble_component(tmp_path, "kim", [("sub-1", "ses-a")])
+    assert not stale.exists()  # left-over rows are pruned with the staging folders
+
+
+@pytest.mark.parametrize("shape", [(4, 50), (9, 3), (1, 0), (100, 1000)])
+@pytest.mark.parametrize("ids", [("sub-1", "ses-a", "segment_0", "kim"), ("", "séance", "segment_12", "h2")])
+def test_row_nbytes_is_the_tables(shape, ids):
+    from neuralbench.schema import segment_table
+    from neuralbench.segment_rows import row_nbytes
+
+    assert row_nbytes(*shape, ids) == segment_table(np.zeros(shape, np.uint8), *ids).nbytes

@@ -157,33 +157,55 @@ def test_plan_shards_balanced_and_bounded(sizes, limit, want):
     assert all(sum(sizes[i] for i in s[:-1]) < limit for s in got)
 
 
-def test_rows_read_from_the_store_give_the_parquet_bytes(built, tmp_path):
-    # in a build the merge reads counts from zarr instead of decoding parquet: same bytes
+def _decoded(folder):
+    return {
+        split: [pq.read_table(p) for p in sorted((folder / "data").glob(f"{split}-*.parquet"))]
+        for split in ("train", "test")
+    }
+
+
+def test_copied_row_groups_decode_to_the_rows_written_again(built, tmp_path):
+    # the merge copies each row's encoded row group; decoding and encoding every row
+    # again (what it did before, and still does for multi-row groups) gives the same rows
+    from datasets import load_dataset
+
     _raw, out, _report = built
     dirs = sorted(p for p in (out / "components").iterdir() if p.is_dir() and not p.name.startswith("."))
-    from_parquet = merge_components(dirs, tmp_path / "parquet", seed=0)
-    plan = plan_merge(dirs, tmp_path / "store", seed=0, store_dir=out)
-    assert isinstance(plan, MergePlan) and plan.store_dir == str(out)
-    # the parquet rows are out of reach: every row must come from the store
-    hidden = [(f, f.with_name(f.name + ".hidden")) for f in map(Path, plan.files)]
-    try:
-        for f, h in hidden:
-            f.rename(h)
-        for split, k in plan.n_shards():
-            write_shard(plan, split, k)
-    finally:
-        for f, h in hidden:
-            h.rename(f)
-    assert finalize_merge(plan) == from_parquet
-    for shard in sorted((tmp_path / "parquet" / "data").iterdir()):
-        assert shard.read_bytes() == (tmp_path / "store" / "data" / shard.name).read_bytes()
-    # a store that lacks the sessions falls back to the parquet rows
-    plan = plan_merge(dirs, tmp_path / "fallback", seed=0, store_dir=tmp_path / "empty")
+    copied = merge_components(dirs, tmp_path / "copied", seed=0)
+    plan = plan_merge(dirs, tmp_path / "encoded", seed=0)
+    assert isinstance(plan, MergePlan) and plan.whole_groups
+    plan.whole_groups = False
     for split, k in plan.n_shards():
         write_shard(plan, split, k)
-    finalize_merge(plan)
-    for shard in sorted((tmp_path / "parquet" / "data").iterdir()):
-        assert shard.read_bytes() == (tmp_path / "fallback" / "data" / shard.name).read_bytes()
+    assert finalize_merge(plan) == copied
+    want, got = _decoded(tmp_path / "encoded"), _decoded(tmp_path / "copied")
+    assert [len(t) for t in got["train"]] == [len(t) for t in want["train"]]
+    for split in want:
+        for a, b in zip(got[split], want[split], strict=True):
+            assert a.equals(b) and a.schema.metadata == b.schema.metadata  # huggingface key kept
+            assert b"huggingface" in a.schema.metadata
+    first = sorted((tmp_path / "copied" / "data").glob("train-*.parquet"))[0]
+    pf = pq.ParquetFile(first)
+    for i in range(pf.metadata.num_row_groups):  # each row alone, as the merge and viz read it
+        assert pf.read_row_group(i).equals(want["train"][0].slice(i, 1))
+    rows = [r for t in want["train"] for r in t.to_pylist()]
+    ds = load_dataset(str(tmp_path / "copied"), split="train")
+    assert ds.features == load_dataset(str(tmp_path / "encoded"), split="train").features
+    assert ds.to_list() == rows
+    streamed = load_dataset(str(tmp_path / "copied"), split="train", streaming=True)
+    assert list(streamed) == rows
+
+
+def test_copied_shards_read_by_duckdb(built, tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    _raw, out, _report = built
+    dirs = sorted(p for p in (out / "components").iterdir() if p.is_dir() and not p.name.startswith("."))
+    merge_components(dirs, tmp_path / "corpus", seed=0)
+    shards = sorted(str(p) for p in (tmp_path / "corpus" / "data").glob("*.parquet"))
+    got = duckdb.sql(f"SELECT * FROM read_parquet({shards!r})").fetchall()
+    want = [tuple(r.values()) for p in shards for r in pq.read_table(p).to_pylist()]
+    assert len(got) == len(want) > 0
+    assert sorted(got, key=str) == sorted(want, key=str)
 
 
 @pytest.mark.parametrize("store", [True, False])

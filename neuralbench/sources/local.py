@@ -53,16 +53,17 @@ def _digest_path(path: Path) -> Path:
 
 
 def record_sha256(path: str | os.PathLike[str], sha256: str) -> None:
-    """Remember a file's verified digest beside it (``.<name>.sha256``), with its size and mtime.
+    """Remember a file's digest beside it (``.<name>.sha256``), with its size, mtime and inode.
 
-    The download stage calls this once it has checked the archive's digest, so the
-    build need not read the file a second time only to hash it. Best effort: a
-    read-only folder just means the build hashes the file itself.
+    The download stage calls this once it has checked the archive's digest, and
+    :func:`source_sha256` once it has hashed a file, so that no build reads a raw
+    file only to hash it again. Best effort: a read-only folder just means the
+    build hashes the file itself.
     """
     path = Path(path)
     stat = path.stat()
-    record = {"sha256": sha256.lower(), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    tmp = path.with_name(f".{path.name}.sha256.partial")
+    record = {"sha256": sha256.lower(), **_identity(stat)}
+    tmp = path.with_name(f".{path.name}.sha256.{os.getpid()}.partial")
     try:
         tmp.write_text(json.dumps(record))
         os.replace(tmp, _digest_path(path))
@@ -70,14 +71,28 @@ def record_sha256(path: str | os.PathLike[str], sha256: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _identity(stat: os.stat_result) -> dict[str, int]:
+    """What must not change for a recorded digest to stay the file's: size, mtime, inode."""
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino}
+
+
 def source_sha256(path: str | os.PathLike[str]) -> str:
-    """The file's sha256: the recorded one while size and mtime are unchanged, else computed."""
+    """The file's sha256: the recorded one while the file is unchanged, else computed and recorded.
+
+    Unchanged: same size, mtime and inode as when the digest was recorded (a
+    record without an inode, from an older version, is checked on size and mtime).
+    """
     path = Path(path)
     try:
         record = json.loads(_digest_path(path).read_text())
-        stat = path.stat()
-        if record["size"] == stat.st_size and record["mtime_ns"] == stat.st_mtime_ns:
+        now = _identity(path.stat())
+        known = {k: record[k] for k in ("size", "mtime_ns")} | {"inode": record.get("inode", now["inode"])}
+        if known == now:
             return str(record["sha256"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
-    return sha256_file(path)
+    before = _identity(path.stat()) if path.exists() else None
+    digest = sha256_file(path)
+    if before is not None and _identity(path.stat()) == before:  # not rewritten while hashed
+        record_sha256(path, digest)
+    return digest

@@ -35,3 +35,32 @@ def test_download_records_the_verified_digest(archive, real_data, tmp_path):
     record = (path.parent / f".{path.name}.sha256").read_text()
     assert hashlib.sha256(data).hexdigest() in record
     assert source_sha256(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_a_computed_digest_is_recorded_and_reused_until_the_file_is_replaced(tmp_path):
+    path = tmp_path / "x.nwb"
+    path.write_bytes(b"raw bytes")
+    real = hashlib.sha256(b"raw bytes").hexdigest()
+    record = tmp_path / ".x.nwb.sha256"
+    assert source_sha256(path) == real and real in record.read_text()  # hashed once, then recorded
+    record.write_text(record.read_text().replace(real, "e" * 64))
+    assert source_sha256(path) == "e" * 64  # the record is what a later build reads
+    # another file moved into place (same size and mtime, new inode): hashed again
+    other = tmp_path / "y.nwb"
+    other.write_bytes(b"raw bytez")
+    st = path.stat()
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, path)
+    assert source_sha256(path) == hashlib.sha256(b"raw bytez").hexdigest()
+
+
+def test_a_record_without_an_inode_is_still_used(tmp_path):
+    import json
+
+    path = tmp_path / "x.nwb"
+    path.write_bytes(b"abc")
+    st = path.stat()
+    (tmp_path / ".x.nwb.sha256").write_text(
+        json.dumps({"sha256": "d" * 64, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    )
+    assert source_sha256(path) == "d" * 64
