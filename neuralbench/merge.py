@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from neuralbench.card import RASTER_ROWS, RASTER_SEED, draw_raster, write_card
 from neuralbench.export import MANIFEST, open_partial, read_manifest, swap_in
 from neuralbench.rowgroups import copy_row_groups
+from neuralbench.rows import ParquetRow, RowSource
 from neuralbench.shards import DEFAULT_SHARD_BYTES, open_parquet, plan_shards, shard_name
-from neuralbench.store import read_segment
 
 __all__ = [
     "MergePlan",
@@ -298,11 +297,15 @@ def write_shard(plan: MergePlan, split: str, k: int) -> int:
     path = _shard_partial(plan, split, k)
     if rows and plan.whole_groups:
         return copy_row_groups(((plan.files[row.file], row.group) for row in rows), path)
-    source = _RowSource(plan)
+    source = RowSource(None)
     with open_parquet(path) as writer:
         for row in rows:
-            writer.write_table(source.parquet(row), row_group_size=1)
+            writer.write_table(source.table(_where(plan, row)), row_group_size=1)
     return len(rows)
+
+
+def _where(plan: MergePlan, row: Row) -> ParquetRow:
+    return ParquetRow(plan.files[row.file], row.group, row.row, row.tokens)
 
 
 def draw_corpus_raster(plan: MergePlan) -> bool:
@@ -312,44 +315,21 @@ def draw_corpus_raster(plan: MergePlan) -> bool:
     train rows are its rows, in file order), so :func:`finalize_merge` finds the
     picture there and only writes the text. False when there is nothing to draw.
     """
-    from neuralbench.viz import list_to_array, pick_rows, segment_sample, write_samples
+    from neuralbench.viz import pick_rows, segment_sample, write_samples
 
     rows = [row for shard in plan.shards["train"] for row in shard]
     if not rows:
         return False
-    source = _RowSource(plan)
+    source = RowSource(plan.store_dir)
 
     def draw(path: Path) -> None:
-        samples = []
-        for i in pick_rows(len(rows), RASTER_ROWS, RASTER_SEED):
-            counts = source.stored(rows[i])
-            if counts is None:
-                counts = list_to_array(source.parquet(rows[i]).column("spike_counts"))
-            samples.append(segment_sample(rows[i].ids, counts))
+        picked = [rows[i] for i in pick_rows(len(rows), RASTER_ROWS, RASTER_SEED)]
+        samples = [segment_sample(r.ids, source.counts(r.ids, _where(plan, r))) for r in picked]
         path.parent.mkdir(exist_ok=True)  # not parents: a discarded plan's folder stays gone
         write_samples(samples, path)
 
     return draw_raster(Path(plan.tmp), draw)
 
-
-class _RowSource:
-    """A plan's rows: counts from their zarr chunks, or a row table from the components' parquet."""
-
-    def __init__(self, plan: MergePlan):
-        self.plan = plan
-        self.files: dict[int, pq.ParquetFile] = {}
-
-    def stored(self, row: Row) -> np.ndarray | None:
-        """The row's counts from the store; None without a store or when it lacks the segment."""
-        if not self.plan.store_dir:
-            return None
-        return read_segment(self.plan.store_dir, *row.ids, tokens=row.tokens)
-
-    def parquet(self, row: Row) -> pa.Table:
-        """The row as a one-row table read from its component's parquet file."""
-        if row.file not in self.files:
-            self.files[row.file] = pq.ParquetFile(self.plan.files[row.file])
-        return self.files[row.file].read_row_group(row.group).slice(row.row, 1)
 
 
 def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> dict[str, Any]:

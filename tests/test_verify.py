@@ -100,7 +100,7 @@ def _orphan_array(out, report):
 @pytest.mark.parametrize(
     "damage,message",
     [
-        (_drop_array, "has no zarr array"),
+        (_drop_array, "has no zarr group"),
         (_change_count, "differs from its zarr chunk"),
         (_drop_corpus_shard, "rows missing"),
         (_double_component_shard, "expected ['segment_0']"),
