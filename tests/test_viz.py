@@ -122,8 +122,8 @@ def test_streaming_code_path_reads_a_local_folder(built):
 
 def test_errors_name_the_source(built, tmp_path):
     _, out, _ = built
-    with pytest.raises(SourceError, match="no rows of component 'nope'"):
-        viz.sample_segments(out / "corpus", component="nope")
+    with pytest.raises(SourceError, match="no rows of component 'xiao'"):
+        viz.sample_segments(out / "components" / "h2", component="xiao")
     with pytest.raises(SourceError, match=str(tmp_path / "missing")):
         viz.sample_segments(tmp_path / "missing")
     with pytest.raises(SourceError, match="neither a build"):
