@@ -170,9 +170,10 @@ def init_component(out_dir: str | os.PathLike[str], name: str, subjects: list[st
         shutil.rmtree(root)
     elif old is not None and old.get("consolidated_metadata"):
         _write_meta(root, {k: v for k, v in old.items() if k != "consolidated_metadata"})
-    group = zarr.open_group(str(root), mode="a")
-    if group.attrs.get("neuralbench_layout") != LAYOUT:
-        group.attrs.update({"source_dataset": name, "neuralbench_layout": LAYOUT})
+    # the layout goes into the root's first zarr.json: a reader polling a build never sees
+    # a root without it (and takes it for layout 1)
+    attrs = {"source_dataset": name, "neuralbench_layout": LAYOUT}
+    group = zarr.open_group(str(root), mode="a", attributes=attrs)
     for subject in sorted(set(subjects)):
         if not (root / subject / "zarr.json").exists():
             group.require_group(subject)
