@@ -95,7 +95,9 @@ def test_signal_stops_a_local_build_and_a_rerun_finishes(tree, tmp_path: Path, s
     assert stderr.strip().splitlines()[-1].startswith(f"interrupted by {name}: stopped the workers; ")
     report = json.loads((out / "report.json").read_text())
     assert report["ok"] is False and report["stopped"] == name
-    assert len(report["sessions"]) == 10 and "pending" in {s["status"] for s in report["sessions"]}
+    # the signal comes once a session is stored: the others may be pending or, on a fast
+    # run, all built already (the build was then stopped in its export or merge)
+    assert len(report["sessions"]) == 10 and {s["status"] for s in report["sessions"]} <= {"built", "pending"}
     for entry in report["sessions"]:  # what it calls built is stored
         if entry["status"] == "built":
             key = (entry["component"], entry["subject_id"], entry["session_id"])
