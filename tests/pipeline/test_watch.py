@@ -20,10 +20,10 @@ import pytest
 from distributed import Client, LocalCluster
 
 from neuralbench import store
-from neuralbench.synth import Scale, write_raw_tree
 from neuralbench.pipeline.watch import NoWorkersError, wait_for_workers, watch_workers
+from neuralbench.synth import Scale, write_raw_tree
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 WAIT_S = 300
 
