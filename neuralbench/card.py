@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 from datasets import DatasetInfo, SplitDict, SplitInfo
@@ -23,13 +23,18 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from neuralbench.schema import FEATURES, ID_COLUMNS, portable_yaml_features
 
+if TYPE_CHECKING:
+    from neuralbench.catalog import Recipe
+
 __all__ = [
     "FIXES",
     "RASTER",
     "RASTER_ROWS",
     "RASTER_SEED",
     "build_command",
+    "component_facts",
     "component_table",
+    "corpus_facts",
     "draw_raster",
     "bin_width_text",
     "explain_fix",
@@ -90,6 +95,37 @@ def _catalog_facts(name: str) -> dict[str, Any]:
         "published_sessions": recipe.expect.sessions,
         "published_tokens": recipe.expect.tokens,
         "bin_width": bin_width_text(recipe.params, recipe.overrides),
+    }
+
+
+def component_facts(recipe: Recipe) -> dict[str, Any]:
+    """What a component's card says of where it comes from: the build passes this to the card task."""
+    from neuralbench import __version__
+
+    src = recipe.source
+    source = f"DANDI:{src.dandiset}@{src.version}" if hasattr(src, "dandiset") else f"{src.kind}:{src.record}"
+    return {
+        "name": recipe.name,
+        "source": source,
+        "license": recipe.license,
+        "cite": recipe.cite,
+        "fixes": list(recipe.fixes),
+        "published_sessions": recipe.expect.sessions,
+        "published_tokens": recipe.expect.tokens,
+        "built_with": f"neuralbench {__version__}",
+        "summary": f"Spike counts of the `{recipe.name}` component, one row per segment of <= 10M tokens.",
+    }
+
+
+def corpus_facts(recipes: Sequence[Recipe]) -> dict[str, Any]:
+    """The merged corpus card's facts: each component's, and what the corpus is."""
+    from neuralbench import __version__
+
+    return {
+        "components": {r.name: component_facts(r) for r in recipes},
+        "built_with": f"neuralbench {__version__}",
+        "summary": "Spike counts of primate neurons in 20 ms bins (units x bins, uint8), one row per "
+        "segment of at most 10M tokens, shuffled with a fixed seed; the test split holds whole sessions.",
     }
 
 

@@ -13,7 +13,7 @@ from neuralbench.catalog import Recipe
 from neuralbench.readers import get_reader
 from neuralbench.sources.local import source_sha256
 
-__all__ = ["SessionRef", "find_sessions", "open_session"]
+__all__ = ["SessionRef", "duplicate_ids", "find_sessions", "open_session", "provenance"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,38 @@ def open_session(recipe: Recipe, raw_root: str | os.PathLike[str], ref: SessionR
         neuralbench_version=__version__,
     )
     return counts
+
+
+def duplicate_ids(refs: list[SessionRef]) -> dict[SessionRef, str]:
+    """Sessions whose (subject, session) an earlier file already has, with the error to report.
+
+    The first file keeps the ids; a later one would overwrite its rows, so it fails.
+    """
+    seen: dict[tuple[str, str], str] = {}
+    duplicates = {}
+    for ref in refs:
+        ids = (ref.subject_id, ref.session_id)
+        if ids in seen:
+            duplicates[ref] = f"{ref.source_file}: same subject_id/session_id as {seen[ids]}"
+        else:
+            seen[ids] = ref.source_file
+    return duplicates
+
+
+def provenance(recipe: Recipe, raw_root: str | os.PathLike[str], ref: SessionRef) -> dict[str, object] | None:
+    """What a stored session must have been built from to be current (the resume check).
+
+    The recipe, the reader's version and the raw file's name and size: cheap to know
+    without reading the file (its digest is in the attrs too, but costs a read).
+    ``None`` when the raw file cannot be seen: then nothing stored counts as current.
+    """
+    try:
+        size = (Path(raw_root) / recipe.name / ref.source_file).stat().st_size
+    except OSError:
+        return None
+    return {
+        "recipe_token": recipe.token(),
+        "reader_version": get_reader(recipe.reader).version,
+        "source_size_bytes": size,
+        "source_file": ref.source_file,
+    }

@@ -92,6 +92,31 @@ def session_attrs(out_dir: str | os.PathLike[str], name: str, subject: str, sess
     return meta.get("attributes", {})
 
 
+def is_stored(
+    out_dir: str | os.PathLike[str], key: tuple[str, str, str], provenance: Mapping[str, Any] | None
+) -> bool:
+    """Whether the session is stored complete and built from ``provenance`` (the resume check).
+
+    A session stored by an older reader version (``reader_version`` absent: 1), another
+    recipe, or from a raw file of another name or size is not current: it is rebuilt.
+    """
+    attrs = session_attrs(out_dir, *key)
+    if not attrs or provenance is None:
+        return False
+    return all(attrs.get(k, 1 if k == "reader_version" else None) == v for k, v in provenance.items())
+
+
+def summary_attrs(counts: xr.DataArray) -> dict[str, Any]:
+    """The attrs a session is committed with: the reader's provenance and the shape figures."""
+    return dict(
+        counts.attrs,
+        n_units=int(counts.shape[0]),
+        n_bins=int(counts.shape[1]),
+        tokens=int(counts.size),
+        segments=len(counts.attrs["segment_bins"]),
+    )
+
+
 def create_partial(
     out_dir: str | os.PathLike[str], name: str, subject: str, session: str, counts: xr.DataArray
 ) -> zarr.Array:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -205,31 +204,3 @@ def test_a_card_that_fails_fails_its_component_and_a_rerun_draws_it(built, clust
     report = build_all(raw, out, client=cluster_client)
     assert report["ok"] and report["components"]["churchland"]["error"] is None
     assert readme.read_text() == text and (folder / "assets" / "raster.png").read_bytes() == png
-
-
-def test_merge_tasks_run_one_per_thread_in_order(cluster_client):
-    from neuralbench.pipeline import _in_slots
-
-    def started(i):
-        import time
-
-        time.sleep(0.05)
-        return i, time.time()
-
-    running = []
-    _in_slots(cluster_client, [(started, i) for i in range(8)], running)
-    assert [f.result()[0] for f in running] == list(range(8))
-    assert len({f.key for f in running}) == 8
-
-
-def test_a_failed_merge_task_raises_and_leaves_the_rest_unsubmitted(cluster_client):
-    from neuralbench.pipeline import _in_slots
-
-    def fail():
-        raise OSError(28, "No space left on device")
-
-    running = []
-    with pytest.raises(OSError, match="No space"):
-        # the other calls outlast the failure by far, so it is seen while they run
-        _in_slots(cluster_client, [(fail,)] + [(time.sleep, 2.0)] * 5, running)
-    assert len(running) < 6  # the calls after the failure were never submitted

@@ -91,6 +91,11 @@ class Group:
     chains: Sequence[Chain]
     limit: int | Literal["threads"] | None = None
 
+    @classmethod
+    def of_tasks(cls, tasks: Sequence[Task], limit: int | Literal["threads"] | None = None) -> Group:
+        """A group of single tasks: the chain resumes with their results, in order."""
+        return cls([_one(task) for task in tasks], limit)
+
 
 Chain = Generator["Task | Group", Any, Any]
 
@@ -288,8 +293,8 @@ def map_bounded(
 
 
 def _bounded(fn: Callable[[Any], Any], items: Sequence[Any], limit: int | None) -> Chain:
-    chains = [_one(Task.call(fn, item, retries=0)) for item in items]
-    return (yield Group(chains, limit="threads" if limit is None else limit))
+    tasks = [Task.call(fn, item, retries=0) for item in items]
+    return (yield Group.of_tasks(tasks, limit="threads" if limit is None else limit))
 
 
 def _one(task: Task) -> Chain:
