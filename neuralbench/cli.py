@@ -346,12 +346,13 @@ def download(raw: Path, only, workers, scheduler, max_concurrent: int, verify_ex
     archive files are checked against their published digests. Base URLs come
     from NEURALBENCH_DANDI_API_URL, NEURALBENCH_ZENODO_URL, ... (see the README).
     """
-    from neuralbench.sources import FetchOptions, download_recipes
+    from neuralbench.pipeline import download as fetch
+    from neuralbench.sources import FetchOptions
 
     options = FetchOptions(max_concurrent=max_concurrent, verify_existing=verify_existing)
     client = _client(workers, scheduler) if (workers or scheduler) else None
     try:
-        report = download_recipes(raw, _names(only), client=client, options=options)
+        report = fetch(raw, _names(only), client, options=options)
     except NeuralbenchError as exc:
         raise _Usage(str(exc)) from exc
     finally:

@@ -63,58 +63,62 @@ def build_all(
     only
         Component names; default every known component with a folder under ``raw_root``.
     client
-        A ``distributed.Client``; ``None`` starts a LocalCluster sized to the
-        machine and closes it afterwards.
+        A ``distributed.Client``; ``None``: a LocalCluster sized to the machine, closed after.
     seed, test_size, split_by
         The merge's shuffle and test split (see :func:`neuralbench.merge.split_rows`).
     progress
-        Called with a :class:`neuralbench.progress.ProgressEvent` (stage, done,
-        total) whenever a session, a block, an export or a merge shard finishes
-        and whenever a stage's total grows; a session's event carries its report
-        entry. :func:`neuralbench.progress.make_display` gives one for a terminal or a log.
+        Called with a :class:`neuralbench.progress.ProgressEvent` whenever a session,
+        block, export or shard finishes or a stage's total grows (a session's event
+        carries its report entry); :func:`neuralbench.progress.make_display` makes one.
     download
-        Fetch the components' raw files first (:func:`neuralbench.sources.download_recipes`,
-        on the same client; files already in place and complete are not fetched again).
-        With ``only=None`` that means all 23 components.
+        Fetch the raw files first, on the same client (:func:`download`; complete files
+        are not fetched again). With ``only=None`` that means all 23 components.
     worker_timeout
-        Seconds the build may go with no worker (none yet, or all lost) before it stops
-        with :class:`neuralbench.pipeline.watch.NoWorkersError`; default the cluster's
-        ``worker-timeout`` (:func:`neuralbench.cluster.worker_timeout`).
+        Seconds with no worker before the build stops (:class:`~.watch.NoWorkersError`);
+        default the cluster's ``worker-timeout``.
 
     Returns
     -------
     dict
-        The report also written to ``out_dir/report.json``: ``ok``, one entry per
-        session (``sessions``), the components and the corpus.
+        The report also written to ``out_dir/report.json``: ``ok``, ``sessions``,
+        ``components`` and ``corpus``.
     """
     raw_root, out_dir = Path(raw_root), Path(out_dir)
     names = resolve_components(raw_root, list(only or MERGE_ORDER) if download else only)
     _prepare_output(out_dir)
-    own = client is None
-    client = make_client("local") if own else client
-    logger.info("dask dashboard: %s", client.dashboard_link)
     merge_options = dict(seed=seed, test_size=test_size, split_by=split_by, max_shard_bytes=max_shard_bytes)
     build = Build(raw_root, out_dir, BuildReport(), StageTracker(progress), merge_options)
+    own = client is None
+    client = make_client("local") if own else client
     try:
-        wait_for_workers(client, timeout=worker_timeout)  # bounded, says why (issue 13)
-        with watch_workers(client, timeout=worker_timeout):
-            client.register_plugin(MallocThresholds())  # idempotent: a plugin of that name is replaced
-            fetch_errors = _download(client, raw_root, names) if download else {}
-            build.report.corpus = Driver(client, build.track).run(
-                build_chain(build, [get_recipe(n) for n in names])
-            )
-            for name, text in fetch_errors.items():
-                build.report.component_failed(name, text)
-            store.remove_partials(out_dir)  # whatever a cancelled or repeated task wrote late
-    except BaseException as exc:  # no worker, Ctrl-C, SIGTERM: report what was done, then stop
-        _write_report(out_dir, build.report.final(out_dir, names, stopped=str(exc) or type(exc).__name__))
-        raise
+        _run(client, build, names, download, worker_timeout)
     finally:
         if own:
             release(client)
     report = build.report.final(out_dir, names)
     _write_report(out_dir, report)
     return report
+
+
+def _run(
+    client: Client, build: Build, names: list[str], download: bool, worker_timeout: float | None
+) -> None:
+    """Download (when asked), then the build's chain, with workers watched; a stop writes the report."""
+    logger.info("dask dashboard: %s", client.dashboard_link)
+    try:
+        wait_for_workers(client, timeout=worker_timeout)  # bounded, says why (issue 13)
+        with watch_workers(client, timeout=worker_timeout):
+            client.register_plugin(MallocThresholds())  # idempotent: a plugin of that name is replaced
+            fetch_errors = _download(client, build.raw, names) if download else {}
+            chain = build_chain(build, [get_recipe(n) for n in names])
+            build.report.corpus = Driver(client, build.track).run(chain)
+            for name, text in fetch_errors.items():
+                build.report.component_failed(name, text)
+            store.remove_partials(build.out)  # whatever a cancelled or repeated task wrote late
+    except BaseException as exc:  # no worker, Ctrl-C, SIGTERM: report what was done, then stop
+        stopped = str(exc) or type(exc).__name__
+        _write_report(build.out, build.report.final(build.out, names, stopped=stopped))
+        raise
 
 
 def _write_report(out_dir: Path, report: dict[str, Any]) -> None:
@@ -124,8 +128,17 @@ def _write_report(out_dir: Path, report: dict[str, Any]) -> None:
         raise SourceError(out_dir / REPORT, f"cannot write the report ({os_reason(exc)})") from exc
 
 
-def download(raw_root: Path, names: list[str], client: Client | None = None, **options: Any) -> Any:
-    """The download stage (:func:`neuralbench.sources.download_recipes`) on ``client``'s workers."""
+def download(
+    raw_root: str | os.PathLike[str],
+    names: Iterable[str] | None,
+    client: Client | None = None,
+    **options: Any,
+) -> Any:
+    """:func:`neuralbench.sources.download_recipes` with its downloads on ``client``'s workers.
+
+    At most ``options["options"].max_concurrent`` at a time, through the build's own bounded
+    queue (:func:`~neuralbench.pipeline.driver.map_bounded`); ``client=None``: serially here.
+    """
     from neuralbench.sources import download_recipes
 
     map_jobs = functools.partial(map_bounded, client) if client is not None else None
