@@ -11,9 +11,9 @@ and prints medians.
 Tasks (inputs are the trees of ``bench/run.py`` / ``bench/scaling.py``):
 
 - ``dense``: one 10 M-token block of a xiao raster (``_dense_block``), then its
-  ``_write_block`` into a zarr array (saturate + write + sum + the segment's
+  ``write_block`` into a zarr array (saturate + write + sum + the segment's
   parquet row, ``SegmentRows``), as one task does.
-- ``units``: block 0 of a neupane-ppc units table and its ``_write_block``
+- ``units``: block 0 of a neupane-ppc units table and its ``write_block``
   (``--blocks all``: every block in a row, to see whether the peak grows with
   the session); ``units-open``: that table's ``open_session`` (the scan).
 - ``parquet-write`` / ``parquet-read``: one 10 M-token segment row written with
@@ -151,7 +151,7 @@ def _task(args: argparse.Namespace, work: Path):
 
         from neuralbench.readers._dense import _dense_block
         from neuralbench.segment_rows import SegmentRows
-        from neuralbench.store import _write_block, create_partial
+        from neuralbench.store import create_partial, write_block
 
         bins = 100_000
         rows = SegmentRows(str(work / "rows"), "x", "s", "p", [[0, bins]])
@@ -162,13 +162,13 @@ def _task(args: argparse.Namespace, work: Path):
             )
             like = xr.DataArray(block, dims=("unit", "time"), attrs={"bin_size_s": 0.02})
             target = create_partial(work, "x", "s", "p", like)
-            _write_block(block, target, 0, rows)
+            write_block(block, target, 0, rows)
 
         return dense, extra
     if args.task in ("units", "units-open"):
         from neuralbench.readers import get_reader
         from neuralbench.segment_rows import SegmentRows
-        from neuralbench.store import _write_block, create_partial
+        from neuralbench.store import create_partial, write_block
 
         def open_session():
             return get_reader("nwb-units").open_session(args.raw_units, group="processing/ecephys/units")
@@ -186,7 +186,7 @@ def _task(args: argparse.Namespace, work: Path):
             blocks = arr.data.to_delayed().ravel()  # as the pipeline takes them: no concatenated copy
             for i in range(n):
                 block = blocks[i].compute(scheduler="sync")
-                _write_block(block, target, int(starts[i]), rows)
+                write_block(block, target, int(starts[i]), rows)
                 del block
             extra["blocks"] = n
 

@@ -80,7 +80,7 @@ def segment_rows(
 ) -> SegmentRows:
     """What the block tasks of a session written with ``attrs`` call to encode its rows.
 
-    Pass it to :func:`neuralbench.store.write_blocks`; :func:`export_session` then
+    Pass it to :func:`neuralbench.pipeline.graph.write_session`; :func:`export_session` then
     finds the rows, once the session is committed with the same attrs.
     """
     folder = rows_dir(out_dir, name, subject, session, attrs)

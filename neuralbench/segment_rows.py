@@ -70,7 +70,7 @@ def row_nbytes(n_units: int, n_bins: int, ids: Sequence[str]) -> int:
 
 @dataclass(frozen=True)
 class SegmentRows:
-    """Encode a written block's segments as one-row parquet files: ``store.write_blocks``'s ``on_block``.
+    """Encode a written block's segments as one-row parquet files: ``store.write_block``'s ``on_block``.
 
     ``segment_bins``: ``[start, stop)`` of every segment of the session, in bins; a
     block holds whole segments.

@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,14 @@ from neuralbench.segments import segment_ids
 
 __all__ = [
     "LAYOUT",
+    "block_stats",
     "commit_session",
     "component_path",
     "consolidate_component",
     "create_partial",
     "discard_partial",
     "init_component",
+    "is_stored",
     "iter_segments",
     "open_corpus",
     "open_session",
@@ -50,7 +52,8 @@ __all__ = [
     "session_array",
     "session_attrs",
     "stored_sessions",
-    "write_blocks",
+    "summary_attrs",
+    "write_block",
 ]
 
 logger = logging.getLogger(__name__)
@@ -280,37 +283,18 @@ def remove_partials(out_dir: str | os.PathLike[str]) -> list[Path]:
     return found
 
 
-def write_blocks(
-    counts: xr.DataArray,
-    target: zarr.Array,
-    on_block: Callable[[int, np.ndarray], Any] | None = None,
-) -> Any:
-    """A lazy write of ``counts`` into ``target``, saturated to uint8, one task per block.
-
-    Each task saturates its block, writes it and returns its statistics, so a
-    block is read and binned exactly once (a ``da.store`` plus separate sums would
-    recompute every block for each consumer). ``on_block(start, block)``, when
-    given (picklable: it runs on the workers), also gets each saturated block while
-    it is in memory, with its first bin: the export encodes its parquet rows there.
-    Computing the result gives ``{"n_clipped_bins": ..., "n_spikes": ...}`` for the session.
-    """
-    import dask
-
-    blocks = counts.data.to_delayed().ravel()
-    starts = np.cumsum((0,) + counts.data.chunks[1])[:-1]
-    written = [
-        dask.delayed(_write_block, pure=True)(block, target, int(start), on_block)
-        for block, start in zip(blocks, starts, strict=True)
-    ]
-    return dask.delayed(_add_stats, pure=True)(written)
-
-
-def _write_block(
+def write_block(
     block: np.ndarray,
     target: zarr.Array,
     start: int,
     on_block: Callable[[int, np.ndarray], Any] | None = None,
 ) -> tuple[int, int]:
+    """Saturate one block to uint8, write it at bin ``start``; its (clipped bins, spikes).
+
+    ``on_block(start, block)``, when given (picklable: it runs on the workers), also
+    gets the saturated block while it is in memory: the export encodes its parquet
+    rows there, so a block is read and binned exactly once.
+    """
     saturated, clipped = saturate(block)
     n_spikes = int(block.sum(dtype=np.int64))
     target[:, start : start + saturated.shape[1]] = saturated
@@ -319,7 +303,8 @@ def _write_block(
     return clipped, n_spikes
 
 
-def _add_stats(per_block: list[tuple[int, int]]) -> dict[str, int]:
+def block_stats(per_block: Sequence[tuple[int, int]]) -> dict[str, int]:
+    """A session's statistics from its blocks': what :func:`commit_session` records."""
     return {
         "n_clipped_bins": sum(c for c, _ in per_block),
         "n_spikes": sum(s for _, s in per_block),

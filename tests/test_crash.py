@@ -131,7 +131,7 @@ class DieOnce(WorkerPlugin):
 
 
 @pytest.mark.parametrize(
-    "prefix", ["open_session", "_write_block", "commit_session", "export_session", "write_shard"]
+    "prefix", ["open_session", "write_block", "commit_session", "export_session", "write_shard"]
 )
 def test_worker_killed_mid_task(crash_raw, reference, tmp_path, prefix):
     out, marker = tmp_path / "out", tmp_path / "killed"

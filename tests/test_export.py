@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 
 from neuralbench import export, store
+from neuralbench.pipeline.graph import write_session
 
 CARD = {"name": "kim", "summary": "test", "built_with": "neuralbench test"}
 
@@ -150,7 +151,7 @@ def _write_with_rows(out, name, subject, session, counts, segment_bins, block_se
     store.init_component(out, name, [subject])
     target = store.create_partial(out, name, subject, session, lazy)
     rows = export.segment_rows(out, name, subject, session, attrs)
-    (stats,) = dask.compute(store.write_blocks(lazy, target, rows), scheduler="sync")
+    (stats,) = dask.compute(write_session(lazy, target, rows), scheduler="sync")
     store.commit_session(out, name, subject, session, attrs, stats)
     return rows
 

@@ -24,6 +24,7 @@ from neuralbench import card, export, merge, store
 from neuralbench.catalog import MERGE_ORDER, Recipe, get_recipe
 from neuralbench.errors import NeuralbenchError, SourceError
 from neuralbench.pipeline.driver import Chain, Group, Task
+from neuralbench.pipeline.graph import write_session
 from neuralbench.pipeline.report import BuildReport, Key, error_text
 from neuralbench.progress import Stage, StageTracker
 from neuralbench.session import SessionRef, duplicate_ids, find_sessions, open_session, provenance
@@ -117,7 +118,7 @@ def _store(build: Build, key: Key, counts: Any) -> Chain:
         # the stats come back by value: once the write is released, a lost worker can
         # never make the scheduler recompute (rewrite) blocks of a committed session
         stats = yield Task.compute(
-            store.write_blocks(counts, target, rows), stage=Stage.BLOCKS, units=n_blocks
+            write_session(counts, target, rows), stage=Stage.BLOCKS, units=n_blocks
         )
         return (yield Task.call(store.commit_session, build.out, *key, attrs, stats, retries=0))
     except Exception:

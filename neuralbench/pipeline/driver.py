@@ -5,7 +5,7 @@ receive the result, as if the call were local::
 
     def session(recipe, ref):
         counts = yield Task.call(open_session, recipe, raw, ref)
-        stats = yield Task.compute(store.write_blocks(counts, target, rows))
+        stats = yield Task.compute(write_session(counts, target, rows))
 
 A chain yields a :class:`Task` (one function call on a worker, or one dask
 collection) or a :class:`Group` of sub-chains (run side by side, optionally at
