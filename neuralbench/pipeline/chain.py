@@ -3,8 +3,8 @@
 - a **session**: open -> create -> write blocks (each block also encodes its rows)
   -> commit -> stage its rows for the component;
 - a **component**: find its sessions -> init the store -> every session -> consolidate
-  the store's metadata -> assemble the component's parquet (its card runs beside the merge);
-- the **build**: every component -> the merge and the cards side by side.
+  the store's metadata -> assemble the component's parquet -> spawn its card (nobody waits);
+- the **build**: every component side by side -> the merge.
 
 Each step is a plain function of another module (``session``, ``store``, ``export``,
 ``merge``, ``card``) yielded as a :class:`~neuralbench.pipeline.driver.Task`; a new
@@ -23,7 +23,7 @@ from typing import Any
 from neuralbench import card, export, merge, store
 from neuralbench.catalog import MERGE_ORDER, Recipe, get_recipe
 from neuralbench.errors import NeuralbenchError, SourceError
-from neuralbench.pipeline.driver import Chain, Group, Task
+from neuralbench.pipeline.driver import Chain, Group, Spawn, Task
 from neuralbench.pipeline.graph import write_session
 from neuralbench.pipeline.report import BuildReport, Key, error_text
 from neuralbench.progress import Stage, StageTracker
@@ -46,15 +46,12 @@ class Build:
     report: BuildReport
     track: StageTracker
     merge_options: dict[str, Any] = field(default_factory=dict)
-    cards: list[Chain] = field(default_factory=list)
-    """Component cards, started beside the merge (nothing waits for a card)."""
 
 
 def build_chain(build: Build, recipes: list[Recipe]) -> Chain:
-    """Every component, then the merge with the cards beside it; returns the corpus entry."""
+    """Every component, then the merge (the cards run beside both); returns the corpus entry."""
     yield Group([component_chain(build, recipe) for recipe in recipes])
-    corpus, *_ = yield Group([merge_chain(build), *build.cards])
-    return corpus
+    return (yield from merge_chain(build))
 
 
 def component_chain(build: Build, recipe: Recipe) -> Chain:
@@ -135,7 +132,7 @@ def _finish(build: Build, key: Key, status: str, attrs: dict | None = None, erro
 
 
 def _assemble(build: Build, recipe: Recipe) -> Chain:
-    """The component's parquet from its staged sessions; its card is queued for the merge."""
+    """The component's parquet from its staged sessions; its card is spawned (nothing waits for it)."""
     name = recipe.name
     ok = build.report.ok_sessions(name)
     build.report.component_update(name, sessions=len(ok))
@@ -149,11 +146,11 @@ def _assemble(build: Build, recipe: Recipe) -> Chain:
         build.report.component_failed(name, error_text(exc, build.out))
         return
     build.report.component_update(name, rows=manifest["rows"], tokens=manifest["tokens"])
-    build.cards.append(_card(build, name, card.component_facts(recipe)))
+    yield Spawn(_card(build, name, card.component_facts(recipe)))
 
 
 def _card(build: Build, name: str, facts: dict[str, Any]) -> Chain:
-    """The component's card, after any task already waiting: a failed card fails its component."""
+    """The component's card, after any task already waiting (the merge's too); a failure fails it."""
     try:
         yield Task.call(export.write_component_card, build.out, name, facts, priority=-1)
     except Exception as exc:

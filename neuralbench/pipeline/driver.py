@@ -8,8 +8,9 @@ receive the result, as if the call were local::
         stats = yield Task.compute(write_session(counts, target, rows))
 
 A chain yields a :class:`Task` (one function call on a worker, or one dask
-collection) or a :class:`Group` of sub-chains (run side by side, optionally at
-most one per worker thread; the chain resumes with their results in order). A
+collection), a :class:`Group` of sub-chains (run side by side, optionally at
+most one per worker thread; the chain resumes with their results in order) or
+a :class:`Spawn` (a chain started beside it, waited for by nobody but the run). A
 failed task's exception is raised inside the chain at its ``yield``, so a chain
 handles its own failures with ``try``/``except``, exactly as serial code would.
 The :class:`Driver` is the only place that holds futures: stages return values
@@ -34,7 +35,7 @@ from neuralbench.progress import Stage, StageTracker
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["Chain", "Driver", "Group", "Task", "map_bounded"]
+__all__ = ["Chain", "Driver", "Group", "Spawn", "Task", "map_bounded"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,19 @@ class Group:
         return cls([_one(task) for task in tasks], limit)
 
 
-Chain = Generator["Task | Group", Any, Any]
+@dataclass(frozen=True)
+class Spawn:
+    """A chain started beside the yielding one, which resumes at once (with ``None``).
+
+    Nothing waits for it but the run itself, which ends when it ends too; so it records
+    its own outcome (an error escaping it stops the run). A component's card is one:
+    it runs beside the merge, after any task already waiting.
+    """
+
+    chain: Chain
+
+
+Chain = Generator["Task | Group | Spawn", Any, Any]
 
 
 @dataclass(eq=False)
@@ -107,6 +120,7 @@ class _Frame:
     chain: Chain
     join: _Join | None
     index: int = 0
+    spawned: bool = False
 
 
 @dataclass(eq=False)
@@ -176,8 +190,11 @@ class Driver:
             self._submit(frame, wanted, 0)
         elif isinstance(wanted, Group):
             self._start_group(frame, wanted)
+        elif isinstance(wanted, Spawn):
+            self._ready.append((_Frame(wanted.chain, None, spawned=True), None, None))
+            self._ready.append((frame, None, None))
         else:
-            raise TypeError(f"a chain yielded {wanted!r}; expected a Task or a Group")
+            raise TypeError(f"a chain yielded {wanted!r}; expected a Task, a Group or a Spawn")
 
     def _start_group(self, frame: _Frame, group: Group) -> None:
         join = _Join(frame, enumerate(group.chains), [None] * len(group.chains))
@@ -199,7 +216,8 @@ class Driver:
         """A chain ended: hand its value (or error) to its group, or keep it as the run's result."""
         join = frame.join
         if join is None:
-            result.append(value)
+            if not frame.spawned:  # the root
+                result.append(value)
             return
         if join.failed:
             return

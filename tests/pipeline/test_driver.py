@@ -10,7 +10,7 @@ import time
 import dask
 import pytest
 
-from neuralbench.pipeline.driver import Driver, Group, Task, map_bounded, transient
+from neuralbench.pipeline.driver import Driver, Group, Spawn, Task, map_bounded, transient
 
 
 def _slow(i, seconds=0.05):
@@ -155,5 +155,30 @@ def test_a_chain_that_yields_something_else_is_a_type_error(cluster_client):
     def chain():
         yield 42
 
-    with pytest.raises(TypeError, match="expected a Task or a Group"):
+    with pytest.raises(TypeError, match="expected a Task, a Group or a Spawn"):
+        Driver(cluster_client).run(chain())
+
+
+def test_a_spawned_chain_runs_beside_and_the_run_waits_for_it(cluster_client):
+    seen = []
+
+    def card():
+        seen.append((yield Task.call(_slow, "card", 0.5))[0])
+
+    def chain():
+        yield Spawn(card())
+        return (yield Task.call(_slow, "main", 0.0))[0]  # done long before the card
+
+    assert Driver(cluster_client).run(chain()) == "main"
+    assert seen == ["card"]
+
+
+def test_an_error_escaping_a_spawned_chain_stops_the_run(cluster_client):
+    def card():
+        yield Task.call(_fail)
+
+    def chain():
+        yield Spawn(card())
+
+    with pytest.raises(OSError, match="No space"):
         Driver(cluster_client).run(chain())
