@@ -10,7 +10,7 @@ import pytest
 
 from neuralbench import windows
 from neuralbench.errors import SourceError
-from neuralbench.merge import corpus_split, merge_components
+from neuralbench.merge import corpus_split, finalize_merge, plan_merge, write_shard
 from neuralbench.store import session_attrs
 from tests.window_keys import BINS, UNITS, copy_build, keys
 
@@ -68,7 +68,10 @@ def test_a_row_split_corpus_is_read_from_its_parquet(built, tmp_path):
         for c, _ in json.loads((out / "corpus" / ".neuralbench.json").read_text())["inputs"]
     ]
     shutil.rmtree(out / "corpus")
-    merge_components(dirs, out / "corpus", split_by="row", test_size=0.3, seed=0)
+    plan = plan_merge(dirs, out / "corpus", split_by="row", test_size=0.3, seed=0)
+    for split, k in plan.n_shards():
+        write_shard(plan, split, k)
+    finalize_merge(plan)
     with pytest.raises(SourceError, match="split by row"):
         windows(out, units=4, bins=10, split="train")
     train = {(k[0], k[1], k[2]) for k in keys(windows(out / "corpus", units=4, bins=10, split="train"))}
