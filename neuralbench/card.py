@@ -332,9 +332,7 @@ def set_repo_id(card_path: str | os.PathLike[str], repo_id: str) -> None:
     text = path.read_text(encoding="utf-8")
     new = _LOAD_CALL.sub(f'load_dataset("{repo_id}"', text)
     if new != text:
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_text(new, encoding="utf-8")
-        os.replace(tmp, path)
+        _write_text(path, new)
 
 
 def draw_raster(folder: Path, draw: Callable[[Path], Any]) -> bool:
@@ -407,14 +405,7 @@ def write_card(
     """
     folder = Path(folder)
     comps = [_with_facts(c) for c in components]
-    widths = {c.get("bin_width") or _ms(DEFAULT_BIN_S) for c in comps}
-    width = widths.pop() if len(widths) == 1 else f"{_ms(DEFAULT_BIN_S)} (see each component's bin width)"
-    cites = [
-        f"- **{c['name']}**: {c['cite']}" + (f" <{c['source_url']}>" if c.get("source_url") else "")
-        for c in comps
-        if c.get("cite")
-    ]
-    names = [c["name"] for c in comps]
+    width = _bin_width(comps)
     split_text = ", ".join(f"{s}: {rows:,} rows" for s, rows in splits.items())
     body = [
         f"# {title}",
@@ -424,6 +415,24 @@ def write_card(
         f"Splits: {split_text}. Tokens (units x bins): {sum(c.get('tokens', 0) for c in comps):,}.",
         "",
         *(_raster(folder, store, width) if raster else []),
+        *_reference_sections(comps, width, params),
+        *_provenance_sections(comps, built_with, params),
+    ]
+    header = _yaml_header(folder, title, splits, comps).strip()
+    return _write_text(folder / "README.md", str(DatasetCard(f"---\n{header}\n---\n\n" + "\n".join(body))))
+
+
+def _bin_width(comps: Sequence[Mapping[str, Any]]) -> str:
+    """The bin width every component shares, or the default one with a pointer to the table."""
+    widths = {c.get("bin_width") or _ms(DEFAULT_BIN_S) for c in comps}
+    return widths.pop() if len(widths) == 1 else f"{_ms(DEFAULT_BIN_S)} (see each component's bin width)"
+
+
+def _reference_sections(
+    comps: Sequence[Mapping[str, Any]], width: str, params: Mapping[str, Any] | None
+) -> list[str]:
+    """What a user reads before using the rows: components, schema, usage, differences."""
+    return [
         "## Components",
         "",
         "Sessions and tokens built here, beside the figures of the published corpus.",
@@ -442,13 +451,26 @@ def write_card(
         "",
         *_fixes_section(comps, params),
         "",
+    ]
+
+
+def _provenance_sections(
+    comps: Sequence[Mapping[str, Any]], built_with: str, params: Mapping[str, Any] | None
+) -> list[str]:
+    """Where the rows come from: the command that rebuilds them and the sources to cite."""
+    cites = [
+        f"- **{c['name']}**: {c['cite']}" + (f" <{c['source_url']}>" if c.get("source_url") else "")
+        for c in comps
+        if c.get("cite")
+    ]
+    return [
         "## How it was built",
         "",
         f"Built with {built_with}; each component's recipe pins its source (a DANDI version or a "
         "checksum per archive file). To rebuild:",
         "",
         "```bash",
-        build_command(names, params),
+        build_command([c["name"] for c in comps], params),
         "```",
         "",
         "## Citations",
@@ -458,11 +480,11 @@ def write_card(
         *cites,
         "",
     ]
-    card = DatasetCard(
-        f"---\n{_yaml_header(folder, title, splits, comps).strip()}\n---\n\n" + "\n".join(body)
-    )
-    path = folder / "README.md"
-    tmp = path.with_name(".README.md.partial")
-    tmp.write_text(str(card), encoding="utf-8")
+
+
+def _write_text(path: Path, text: str) -> Path:
+    """Write ``path`` through a partial name, so a reader never sees half a card."""
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path

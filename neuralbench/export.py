@@ -6,7 +6,7 @@ is stored (joining the one-row files its block tasks encoded, see
 :mod:`neuralbench.segment_rows`, or encoding them from zarr where there are none);
 :func:`assemble_component` links the parts of every session, in build
 order, into the component folder with its manifest; :func:`write_component_card`
-adds the card (:func:`finalize_component` does both).
+adds the card (a task of its own, so that the merge need not wait for it).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ __all__ = [
     "assemble_component",
     "component_dir",
     "export_session",
-    "finalize_component",
     "open_partial",
     "partial_dir",
     "read_manifest",
@@ -179,24 +178,6 @@ def read_staged(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
     if not all((Path(folder) / p).is_file() for p in staged.get("parts", [None])):
         return None
     return staged
-
-
-def finalize_component(
-    out_dir: str | os.PathLike[str],
-    name: str,
-    sessions: Sequence[tuple[str, str]],
-    *,
-    card: Mapping[str, Any],
-    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
-) -> dict[str, Any]:
-    """:func:`assemble_component`, then :func:`write_component_card`: the serial export's last step.
-
-    The pipeline runs the two as separate tasks, so that the merge starts as soon
-    as the last component is assembled instead of waiting for its card.
-    """
-    manifest = assemble_component(out_dir, name, sessions, max_shard_bytes=max_shard_bytes)
-    write_component_card(out_dir, name, card)
-    return manifest
 
 
 def assemble_component(

@@ -40,7 +40,6 @@ __all__ = [
     "discard_plan",
     "draw_corpus_raster",
     "finalize_merge",
-    "merge_components",
     "plan_merge",
     "split_rows",
     "split_share",
@@ -412,31 +411,3 @@ def corpus_split(corpus_dir: str | os.PathLike[str]) -> dict[tuple[str, str, str
 def discard_plan(plan: MergePlan) -> None:
     """Remove the partial folder of a merge that failed."""
     shutil.rmtree(plan.tmp, ignore_errors=True)
-
-
-def merge_components(
-    component_dirs: Sequence[str | os.PathLike[str]],
-    corpus_dir: str | os.PathLike[str],
-    *,
-    card: Mapping[str, Any] | None = None,
-    **options: Any,
-) -> dict[str, Any]:
-    """Write ``corpus_dir`` (train and test parquet shards + card) from the component folders.
-
-    Components enter in the order given (the published order, see
-    :data:`neuralbench.catalog.MERGE_ORDER`); ``options`` are those of
-    :func:`plan_merge` (seed, test_size, split_by, max_shard_bytes). Same inputs
-    and seed give the same bytes. The serial form of :func:`plan_merge`,
-    :func:`write_shard` per shard and :func:`finalize_merge`, which the pipeline
-    runs as parallel tasks.
-    """
-    plan = plan_merge(component_dirs, corpus_dir, **options)
-    if not isinstance(plan, MergePlan):
-        return plan
-    try:
-        for split, k in plan.n_shards():
-            write_shard(plan, split, k)
-        return finalize_merge(plan, card)
-    except BaseException:
-        discard_plan(plan)
-        raise

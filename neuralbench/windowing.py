@@ -73,6 +73,9 @@ class Windows:
 
     Built by :func:`windows`; :meth:`shard` and :meth:`set_epoch` give the views a
     DataLoader worker or a distributed rank iterates (see ``neuralbench.loader``).
+    Yields dicts: ``spike_counts`` (uint8, units x bins), ``source_dataset``,
+    ``subject_id``, ``session_id``, ``segment_id``, ``time_bin`` (first bin in the
+    stored session), ``unit_index`` (int64 (units,), the session row of each line, -1 = padding).
     """
 
     def __init__(
@@ -86,7 +89,7 @@ class Windows:
         shuffle_segments: int,
         epoch: int,
         epochs: int | None,
-        shard: tuple[int, int],
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.source = source
         self.units, self.bins, self.seed = units, bins, seed
@@ -289,9 +292,7 @@ def windows(
     Returns
     -------
     Windows
-        Yields dicts: ``spike_counts`` (uint8, units x bins), ``source_dataset``,
-        ``subject_id``, ``session_id``, ``segment_id``, ``time_bin`` (first bin in the
-        stored session), ``unit_index`` (int64 (units,), the session row of each line, -1 = padding).
+        This process' share of the windows, as dicts of counts and ids (see :class:`Windows`).
 
     Examples
     --------
@@ -299,13 +300,7 @@ def windows(
     ...     w["spike_counts"].shape
     (64, 100)
     """
-    from neuralbench.window_sources import open_source
-
-    if units < 1 or bins < 1:
-        raise ValueError(f"units and bins must be positive, got units={units}, bins={bins}")
-    policy = UnitPolicy(unit_policy)
-    src = open_source(source, split=split, components=components, units=units, bins=bins, policy=policy)
-    rank, world_size = _distributed(rank, world_size)
+    src, policy = _open(source, split, components, units, bins, unit_policy)
     whole = Windows(
         src,
         units=units,
@@ -315,6 +310,29 @@ def windows(
         shuffle_segments=shuffle_segments,
         epoch=epoch,
         epochs=epochs,
-        shard=(0, 1),
     )
+    return _share(whole, rank, world_size)
+
+
+def _open(
+    source: str | os.PathLike[str],
+    split: str | None,
+    components: Sequence[str] | None,
+    units: int,
+    bins: int,
+    unit_policy: UnitPolicy | str,
+) -> tuple[Any, UnitPolicy]:
+    """The segments windows are cut from, and the unit policy, once the window shape is known valid."""
+    from neuralbench.window_sources import open_source  # it imports this module
+
+    if units < 1 or bins < 1:
+        raise ValueError(f"units and bins must be positive, got units={units}, bins={bins}")
+    policy = UnitPolicy(unit_policy)
+    src = open_source(source, split=split, components=components, units=units, bins=bins, policy=policy)
+    return src, policy
+
+
+def _share(whole: Windows, rank: int | None, world_size: int | None) -> Windows:
+    """This process' shard of a whole epoch plan (all of it when there is one process)."""
+    rank, world_size = _distributed(rank, world_size)
     return whole if world_size == 1 else whole.shard(rank, world_size)

@@ -37,6 +37,13 @@ def stored(tmp_path):
     return tmp_path, [(s, p) for s, p, _ in sessions]
 
 
+def _finalize(out, sessions, **options):
+    """The export's last two steps as the pipeline runs them: assemble the folder, then its card."""
+    manifest = export.assemble_component(out, "kim", sessions, **options)
+    export.write_component_card(out, "kim", CARD)
+    return manifest
+
+
 def _rows(folder):
     files = sorted((folder / "data").glob("*.parquet"))
     return [(r["session_id"], r["segment_id"]) for f in files for r in pq.read_table(f).to_pylist()]
@@ -47,7 +54,7 @@ def test_rows_in_session_order_parts_bounded_and_linked(stored):
     staged = [export.export_session(out, "kim", s, p, max_shard_bytes=300) for s, p in sessions]
     assert [s["rows"] for s in staged] == [5, 1, 3]
     assert len(staged[0]["parts"]) > 1  # a long session is cut into parts
-    manifest = export.finalize_component(out, "kim", sessions, card=CARD, max_shard_bytes=300)
+    manifest = _finalize(out, sessions, max_shard_bytes=300)
     folder = export.component_dir(out, "kim")
     want = [(p, f"segment_{i}") for (_, p), n in zip(sessions, [5, 1, 3], strict=True) for i in range(n)]
     assert _rows(folder) == want
@@ -64,25 +71,25 @@ def test_rows_in_session_order_parts_bounded_and_linked(stored):
 
 def test_serial_export_equals_staged_then_finalized(stored, tmp_path_factory):
     out, sessions = stored
-    export.finalize_component(out, "kim", sessions, card=CARD, max_shard_bytes=300)
+    _finalize(out, sessions, max_shard_bytes=300)
     first = {p.name: p.read_bytes() for p in export.component_dir(out, "kim").rglob("*") if p.is_file()}
     # again from scratch, staging in reverse order (as tasks finishing in any order would)
     shutil.rmtree(out / "components")
     for subject, session in reversed(sessions):
         export.export_session(out, "kim", subject, session, max_shard_bytes=300)
-    export.finalize_component(out, "kim", sessions, card=CARD, max_shard_bytes=300)
+    _finalize(out, sessions, max_shard_bytes=300)
     again = {p.name: p.read_bytes() for p in export.component_dir(out, "kim").rglob("*") if p.is_file()}
     assert again == first
 
 
 def test_rerun_reuses_staged_sessions_and_restages_a_changed_one(stored):
     out, sessions = stored
-    export.finalize_component(out, "kim", sessions, card=CARD)
+    _finalize(out, sessions)
     parts = {k: export.staging_dir(out, "kim", *k) / "part-00000-of-00001.parquet" for k in sessions}
     inodes = {k: p.stat().st_ino for k, p in parts.items()}
     counts = np.full((4, 100), 7, dtype=np.uint8)
     _store_session(out, "kim", "sub-1", "ses-a", counts, 50, sha="changed")
-    manifest = export.finalize_component(out, "kim", sessions, card=CARD)
+    manifest = _finalize(out, sessions)
     assert parts[("sub-1", "ses-b")].stat().st_ino == inodes[("sub-1", "ses-b")]  # reused
     assert parts[("sub-1", "ses-a")].stat().st_ino != inodes[("sub-1", "ses-a")]  # rewritten
     assert manifest["rows"] == 5 + 2 + 3
@@ -92,8 +99,8 @@ def test_rerun_reuses_staged_sessions_and_restages_a_changed_one(stored):
 
 def test_dropped_session_leaves_the_staging_folder(stored):
     out, sessions = stored
-    export.finalize_component(out, "kim", sessions, card=CARD)
-    manifest = export.finalize_component(out, "kim", sessions[:2], card=CARD)
+    _finalize(out, sessions)
+    manifest = _finalize(out, sessions[:2])
     assert manifest["sessions"] == 2
     assert not export.staging_dir(out, "kim", "sub-0", "ses-c").parent.exists()
     assert export.staging_dir(out, "kim", "sub-1", "ses-a").is_dir()
@@ -120,7 +127,7 @@ def test_card_is_its_own_step_and_a_missing_one_is_written_again(stored):
     stamp = card.stat().st_mtime_ns
     assert export.write_component_card(out, "kim", CARD).stat().st_mtime_ns == stamp  # kept
     card.unlink()  # a card task cut short: the next build writes it
-    assert export.finalize_component(out, "kim", sessions, card=CARD) == manifest
+    assert _finalize(out, sessions) == manifest
     assert card.read_text() == text
 
 

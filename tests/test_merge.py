@@ -12,7 +12,6 @@ from neuralbench.merge import (
     discard_plan,
     draw_corpus_raster,
     finalize_merge,
-    merge_components,
     plan_merge,
     split_rows,
     split_share,
@@ -67,6 +66,16 @@ def _component(folder, name, sessions, rows_per_session=2):
     return folder
 
 
+def _merge(dirs, corpus, **options):
+    """The merge's stages in a row, as the pipeline runs them (it writes the shards in parallel)."""
+    plan = plan_merge(dirs, corpus, **options)
+    if not isinstance(plan, MergePlan):
+        return plan  # up to date: the manifest
+    for split, k in plan.n_shards():
+        write_shard(plan, split, k)
+    return finalize_merge(plan)
+
+
 def _rows(folder, split):
     out = []
     for p in sorted((folder / "data").glob(f"{split}-*.parquet")):
@@ -76,8 +85,8 @@ def _rows(folder, split):
 
 def test_merge_keeps_every_row_once_and_is_byte_reproducible(tmp_path):
     dirs = [_component(tmp_path / n, n, k) for n, k in [("xiao", 20), ("h2", 31)]]
-    merge_components(dirs, tmp_path / "corpus", seed=3, max_shard_bytes=5_000)
-    merge_components(dirs, tmp_path / "corpus2", seed=3, max_shard_bytes=5_000)
+    _merge(dirs, tmp_path / "corpus", seed=3, max_shard_bytes=5_000)
+    _merge(dirs, tmp_path / "corpus2", seed=3, max_shard_bytes=5_000)
     train, test = _rows(tmp_path / "corpus", "train"), _rows(tmp_path / "corpus", "test")
     inputs = _rows(dirs[0], "train") + _rows(dirs[1], "train")
     key = lambda r: (r["source_dataset"], r["session_id"], r["segment_id"])  # noqa: E731
@@ -92,15 +101,13 @@ def test_merge_keeps_every_row_once_and_is_byte_reproducible(tmp_path):
 
 def test_row_split_merge_mixes_sessions(tmp_path):
     dirs = [_component(tmp_path / "m2", "m2", 60, rows_per_session=5)]
-    m = merge_components(dirs, tmp_path / "c", seed=0, split_by=SplitBy.ROW)
+    m = _merge(dirs, tmp_path / "c", seed=0, split_by=SplitBy.ROW)
     assert m["rows"] == {"train": 297, "test": 3}
 
 
 def test_shards_written_in_any_order_give_the_serial_bytes(tmp_path):
     dirs = [_component(tmp_path / n, n, k) for n, k in [("xiao", 20), ("h2", 31)]]
-    serial = merge_components(
-        dirs, tmp_path / "serial", seed=4, split_by="row", test_size=0.2, max_shard_bytes=3_000
-    )
+    serial = _merge(dirs, tmp_path / "serial", seed=4, split_by="row", test_size=0.2, max_shard_bytes=3_000)
     plan = plan_merge(
         dirs, tmp_path / "parallel", seed=4, split_by="row", test_size=0.2, max_shard_bytes=3_000
     )
@@ -171,7 +178,7 @@ def test_copied_row_groups_decode_to_the_rows_written_again(built, tmp_path):
 
     _raw, out, _report = built
     dirs = sorted(p for p in (out / "components").iterdir() if p.is_dir() and not p.name.startswith("."))
-    copied = merge_components(dirs, tmp_path / "copied", seed=0)
+    copied = _merge(dirs, tmp_path / "copied", seed=0)
     plan = plan_merge(dirs, tmp_path / "encoded", seed=0)
     assert isinstance(plan, MergePlan) and plan.whole_groups
     plan.whole_groups = False
@@ -200,7 +207,7 @@ def test_copied_shards_read_by_duckdb(built, tmp_path):
     duckdb = pytest.importorskip("duckdb")
     _raw, out, _report = built
     dirs = sorted(p for p in (out / "components").iterdir() if p.is_dir() and not p.name.startswith("."))
-    merge_components(dirs, tmp_path / "corpus", seed=0)
+    _merge(dirs, tmp_path / "corpus", seed=0)
     shards = sorted(str(p) for p in (tmp_path / "corpus" / "data").glob("*.parquet"))
     got = duckdb.sql(f"SELECT * FROM read_parquet({shards!r})").fetchall()
     want = [tuple(r.values()) for p in shards for r in pq.read_table(p).to_pylist()]
