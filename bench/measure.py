@@ -76,7 +76,7 @@ def _stage(key) -> str:
         return "read+bin dense"
     if split.startswith("from-value"):  # the units block fused with the stats reduction
         return "read+bin units"
-    for word in ("open_session", "export_component", "merge_components", "commit_session", "init_component"):
+    for word in ("open_session", "export_session", "assemble_component", "commit_session", "init_component"):
         if word in split:
             return word
     if "store" in split or "saturate" in split or "_to_uint8" in split or "concatenate" in split:

@@ -218,7 +218,7 @@ def test_parquet_outputs_equal_the_digests_taken_before_the_redesign(built):
 
     _, out, report = built
     assert report["ok"]
-    expected = json.loads((Path(__file__).parent / "data" / "build_digests.json").read_text())
+    expected = json.loads((Path(__file__).parents[1] / "data" / "build_digests.json").read_text())
     got = build_digests(out)
     assert sorted(got) == sorted(expected)
     assert {p: d["rows"] for p, d in got.items()} == {p: d["rows"] for p, d in expected.items()}
