@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from neuralbench.catalog import get_recipe
+from neuralbench.errors import ReaderError
+from neuralbench.readers import get_reader
 from neuralbench.session import open_file
 from neuralbench.synth import Scale, write_raw_tree
 
@@ -38,3 +40,13 @@ def recipe_sessions(raw, name):
     """The recipe's session files under ``raw/name``, relative to it."""
     files = [p.relative_to(raw / name).as_posix() for p in (raw / name).rglob("*") if p.is_file()]
     return get_recipe(name).select(f for f in files if not f.rsplit("/", 1)[-1].startswith("."))
+
+
+def check_damaged_and_missing(tmp_path, reader, suffix):
+    """A file of garbage and a missing file: ReaderErrors naming the file, from the metadata read."""
+    bad = tmp_path / f"bad{suffix}"
+    bad.write_bytes(b"not a real file at all" * 10)
+    with pytest.raises(ReaderError, match=str(bad)):
+        get_reader(reader).open_session(bad)
+    with pytest.raises(ReaderError, match="does not exist"):
+        get_reader(reader).open_session(tmp_path / f"missing{suffix}")

@@ -10,9 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from neuralbench.errors import ReaderError
-from neuralbench.readers import get_reader
-from tests.readers.conftest import open_recipe, recipe_sessions
+from tests.readers.conftest import check_damaged_and_missing, open_recipe, recipe_sessions
 
 
 def _makin_expected(path):
@@ -39,9 +37,4 @@ def test_makin(archive_raw, max_tokens, one_segment_per_block):
 
 
 def test_damaged_and_missing_files_are_reader_errors(tmp_path):
-    bad = tmp_path / "bad.mat"
-    bad.write_bytes(b"not a real file at all" * 10)
-    with pytest.raises(ReaderError, match=str(bad)):
-        get_reader("mat-channel-trains").open_session(bad)
-    with pytest.raises(ReaderError, match="does not exist"):
-        get_reader("mat-channel-trains").open_session(tmp_path / "missing.mat")
+    check_damaged_and_missing(tmp_path, "mat-channel-trains", ".mat")

@@ -7,12 +7,10 @@ h5py) following the published semantics, not with the reader's code.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy.io import loadmat
 
-from neuralbench.errors import ReaderError
 from neuralbench.readers import get_reader
-from tests.readers.conftest import open_recipe, recipe_sessions
+from tests.readers.conftest import check_damaged_and_missing, open_recipe, recipe_sessions
 
 
 def test_rajalingham(archive_raw):
@@ -32,12 +30,7 @@ def test_rajalingham(archive_raw):
 
 
 def test_damaged_and_missing_files_are_reader_errors(tmp_path):
-    bad = tmp_path / "bad.mat"
-    bad.write_bytes(b"not a real file at all" * 10)
-    with pytest.raises(ReaderError, match=str(bad)):
-        get_reader("mat-conditions").open_session(bad)
-    with pytest.raises(ReaderError, match="does not exist"):
-        get_reader("mat-conditions").open_session(tmp_path / "missing.mat")
+    check_damaged_and_missing(tmp_path, "mat-conditions", ".mat")
 
 
 def test_the_struct_is_read_whole_however_many_segments(archive_raw):

@@ -14,7 +14,7 @@ import pytest
 from neuralbench.errors import ReaderError
 from neuralbench.readers import get_reader
 from neuralbench.segments import segment_bounds
-from tests.readers.conftest import open_recipe, recipe_sessions
+from tests.readers.conftest import check_damaged_and_missing, open_recipe, recipe_sessions
 
 
 def _wojcik_expected(rates):
@@ -56,12 +56,7 @@ def test_wojcik_vectorised_matches_published_float32_arithmetic(archive_raw):
 
 
 def test_damaged_and_missing_files_are_reader_errors(tmp_path):
-    bad = tmp_path / "bad.npy"
-    bad.write_bytes(b"not a real file at all" * 10)
-    with pytest.raises(ReaderError, match=str(bad)):
-        get_reader("npy-rates").open_session(bad)
-    with pytest.raises(ReaderError, match="does not exist"):
-        get_reader("npy-rates").open_session(tmp_path / "missing.npy")
+    check_damaged_and_missing(tmp_path, "npy-rates", ".npy")
 
 
 def test_wrong_shapes_are_reader_errors(tmp_path):
