@@ -56,7 +56,10 @@ class NwbUnitsReader(Reader):
         """Scan the spike times (one streaming pass, two with times before t0) and describe them.
 
         ``time_origin="zero"`` bins from NWB time 0 (the published units recipes);
-        ``"first_spike"`` from the earliest spike of the session.
+        ``"first_spike"`` from the earliest spike of the session. Which part of
+        ``spike_times`` each block reads is planned once the blocks are known
+        (``plan_blocks``: one more pass when there are several), so a block task
+        reads only its own spikes of each sorted unit.
 
         Repairs, each logged as a warning and recorded in the attrs: unsorted
         spike times are binned all the same (``unsorted_units``), NaN times are
