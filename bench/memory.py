@@ -166,12 +166,12 @@ def _task(args: argparse.Namespace, work: Path):
 
         return dense, extra
     if args.task in ("units", "units-open"):
-        from neuralbench.readers import get_reader
         from neuralbench.segment_rows import SegmentRows
+        from neuralbench.session import open_file
         from neuralbench.store import create_partial, write_block
 
         def open_session():
-            return get_reader("nwb-units").open_session(args.raw_units, group="processing/ecephys/units")
+            return open_file("nwb-units", args.raw_units, group="processing/ecephys/units")
 
         if args.task == "units-open":  # the scan of the spike times, a task of its own in a build
             return open_session, extra

@@ -87,16 +87,11 @@ def bin_spike_times(
         maximum; :func:`saturate` then clips to uint8 and counts what it clipped).
     """
     stop = n_bins if stop is None else stop
-    width = stop - start
-    if out is None:
-        out = np.zeros((n_units, max(width, 0)), dtype=COUNT_DTYPE)
-    else:
-        if out.shape != (n_units, max(width, 0)) or out.dtype != COUNT_DTYPE:
-            raise ValueError(f"out is {out.dtype}{out.shape}, need {COUNT_DTYPE}{(n_units, width)}")
-        out[...] = 0
+    width = max(stop - start, 0)
+    out = _zeroed(out, n_units, width)
     times = np.asarray(times, dtype=np.float64)
     unit_index = np.asarray(unit_index)
-    if width <= 0 or times.size == 0:
+    if width == 0 or times.size == 0:
         return out
     if unit_index.dtype.kind not in "iu":
         unit_index = unit_index.astype(np.int64)
@@ -110,7 +105,27 @@ def bin_spike_times(
     for c0 in range(0, times.size, _CHUNK):
         c1 = min(c0 + _CHUNK, times.size)
         edges.flat_index(times[c0:c1], unit_index[c0:c1], row, flat[c0:c1])
-    # one bincount per group of units, its buffer small enough to stay in cache
+    _count_groups(flat, unit_index, row, out)
+    return out
+
+
+def _zeroed(out: np.ndarray | None, n_units: int, width: int) -> np.ndarray:
+    """``out`` checked and set to 0, or a new block of zeros."""
+    if out is None:
+        return np.zeros((n_units, width), dtype=COUNT_DTYPE)
+    if out.shape != (n_units, width) or out.dtype != COUNT_DTYPE:
+        raise ValueError(f"out is {out.dtype}{out.shape}, need {COUNT_DTYPE}{(n_units, width)}")
+    out[...] = 0
+    return out
+
+
+def _count_groups(flat: np.ndarray, unit_index: np.ndarray, row: int, out: np.ndarray) -> None:
+    """Count the padded flat indices into ``out``, one bincount per group of units.
+
+    Each group's buffer is small enough to stay in cache; the padding columns
+    (spikes outside the block) are dropped on the way into ``out``.
+    """
+    n_units = out.shape[0]
     group = max(1, _GROUP_TOKENS // row)
     bounds = np.searchsorted(unit_index, np.arange(0, n_units + group, group))
     for g, u0 in enumerate(range(0, n_units, group)):
@@ -123,7 +138,6 @@ def bin_spike_times(
         if hi - lo > _COUNT_MAX:  # fewer spikes than that cannot overflow a bin
             np.minimum(counts, _COUNT_MAX, out=counts)
         out[u0:u1] = counts.reshape(u1 - u0, row)[:, 2:-2]
-    return out
 
 
 class _Edges:

@@ -1,10 +1,12 @@
-"""The published segment rule: cut a session along time into rows of at most ~L tokens."""
+"""The published segment rule: cut a session along time into rows of at most ~L tokens,
+and join the segments into the blocks one task computes."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-__all__ = ["MAX_TOKENS", "segment_bounds", "segment_ids"]
+__all__ = ["MAX_TOKENS", "merge_blocks", "segment_bounds", "segment_ids"]
 
 MAX_TOKENS = 10_000_000
 """Token limit of one row (units x bins) in the published corpus."""
@@ -40,3 +42,23 @@ def segment_bounds(n_units: int, n_bins: int, max_tokens: int | None = MAX_TOKEN
 def segment_ids(n_segments: int) -> list[str]:
     """Row ids of a session's segments: ``segment_0``, ``segment_1``, ..."""
     return [f"segment_{i}" for i in range(n_segments)]
+
+
+def merge_blocks(bounds: Sequence[tuple[int, int]], n_units: int, limit: float) -> list[tuple[int, int]]:
+    """Join consecutive segments into blocks of at most ``limit`` tokens (at least one each).
+
+    Segment boundaries stay block boundaries, so each zarr chunk (= segment) is
+    written by exactly one task. ``limit=math.inf`` makes the session one block.
+
+    Examples
+    --------
+    >>> merge_blocks([(0, 4), (4, 8), (8, 10)], 2, limit=16)
+    [(0, 8), (8, 10)]
+    """
+    blocks: list[tuple[int, int]] = []
+    for start, stop in bounds:
+        if blocks and n_units * (stop - blocks[-1][0]) <= limit:
+            blocks[-1] = (blocks[-1][0], stop)
+        else:
+            blocks.append((start, stop))
+    return blocks

@@ -21,6 +21,7 @@ import pytest
 from neuralbench.catalog import RECIPES
 from neuralbench.errors import ReaderError
 from neuralbench.readers import get_reader
+from neuralbench.session import open_file
 from neuralbench.sources import list_files
 from neuralbench.synth import Scale, write_raw_tree
 from tests.badfiles import CASES, DANDI_CLI, EDGE, GOOD_TRAINS, NEGATIVE_NAN, write_cases
@@ -161,7 +162,7 @@ def test_units_table_at_unusual_path():
     path = real_data("nwb", "edge_cases", "nwb-explorer_test_Units.nwb")
     with pytest.raises(ReaderError, match=r"nwb-explorer_test_Units.nwb: no units table at /units$"):
         get_reader("nwb-units").open_session(path)
-    counts = get_reader("nwb-units").open_session(path, group="acquisition/UnitsTest")
+    counts = open_file("nwb-units", path, group="acquisition/UnitsTest")
     with h5py.File(path, "r") as f:
         st, ends = (
             f["acquisition/UnitsTest/spike_times"][()],

@@ -10,7 +10,7 @@ import pytest
 from scipy.io.matlab import matfile_version
 
 from neuralbench.catalog import RECIPES
-from neuralbench.readers import get_reader
+from neuralbench.session import open_file
 from neuralbench.synth import LAYOUTS, Scale, write_raw_tree
 
 
@@ -43,8 +43,8 @@ def test_layout_is_selected_and_readable(tree, name):
     ids = {recipe.ids.of(s) for s in selected}
     assert len(ids) == len(selected)  # no two sessions share ids
     for rel in selected:
-        da = get_reader(recipe.reader).open_session(
-            raw / name / rel, max_tokens=recipe.max_tokens, **recipe.params_for(rel)
+        da = open_file(
+            recipe.reader, raw / name / rel, max_tokens=recipe.max_tokens, **recipe.params_for(rel)
         )
         assert da.dims == ("unit", "time") and da.dtype == np.uint16
         assert da.shape[0] > 0 and da.shape[1] > 0
@@ -158,8 +158,7 @@ def test_subjects_are_described_and_humans_are_human(tree):
 
 def test_wojcik_sessions_differ_and_counts_vary(tree):
     raw, written = tree
-    reader = get_reader("npy-rates")
-    counts = [reader.open_session(p, **RECIPES["wojcik"].params).values for p in written["wojcik"]]
+    counts = [open_file("npy-rates", p, **RECIPES["wojcik"].params).values for p in written["wojcik"]]
     assert counts[0].shape != counts[1].shape or not np.array_equal(counts[0], counts[1])
     for c in counts:
         assert len(np.unique(c)) >= 4 and (c == 0).mean() > 0.2  # not a 1 in every bin

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from neuralbench.errors import RecipeError
-from neuralbench.readers.base import DIMS, Reader
+from neuralbench.readers.base import DIMS, Reader, SessionSource
 from neuralbench.readers.mat import MatDenseReader
 from neuralbench.readers.mat_cells import MatChannelTrainsReader
 from neuralbench.readers.mat_mua import MatMuaThresholdReader
@@ -12,7 +12,7 @@ from neuralbench.readers.mat_vars import MatSpikeVarsReader
 from neuralbench.readers.npy import NpyRatesReader
 from neuralbench.readers.nwb import NwbTimeSeriesReader, NwbUnitsReader
 
-__all__ = ["DIMS", "READERS", "Reader", "get_reader", "register"]
+__all__ = ["DIMS", "READERS", "Reader", "SessionSource", "get_reader", "register"]
 
 READERS: dict[str, type[Reader]] = {}
 """Every known reader by name; the only module-level mutable object of the package."""

@@ -11,8 +11,7 @@ from neuralbench.binning import COUNT_DTYPE, rebin_dense
 from neuralbench.errors import ReaderError
 from neuralbench.readers._h5 import get_node, open_h5
 from neuralbench.readers._mat5 import load_mat5_variable
-from neuralbench.readers.base import BLOCK_TOKENS, Reader, merge_blocks, reader_call, session_array
-from neuralbench.segments import segment_bounds
+from neuralbench.readers.base import Reader, SessionSource, reader_call
 
 __all__ = ["DenseReader", "check_counts", "rebin_factor"]
 
@@ -49,7 +48,7 @@ def check_counts(path: str, what: str, values: np.ndarray) -> np.ndarray:
 class DenseReader(Reader):
     """Shared logic of readers whose data is a (time, unit) or (unit, time) array."""
 
-    def dense_session(
+    def dense_source(
         self,
         path: str,
         inner: str,
@@ -59,17 +58,16 @@ class DenseReader(Reader):
         time_axis: int,
         native_bin_s: float,
         bin_size_s: float,
-        max_tokens: int | None,
         t0_s: float,
         loader: str = "h5",
         extra_attrs: dict | None = None,
         unit: xr.Variable | None = None,
-    ) -> xr.DataArray:
-        """Lazy counts of a 2-D dataset ``inner`` of ``path``.
+    ) -> SessionSource:
+        """What the 2-D dataset ``inner`` of ``path`` holds, rebinned to ``bin_size_s``.
 
         ``loader="h5"`` reads hyperslabs of an HDF5 dataset per block; ``"mat5"``
         loads a MAT v5 variable whole (the format has no partial reads), so the
-        session is one block.
+        session is read whole.
         """
         if len(shape) != 2:
             raise ReaderError(path, f"/{inner} has shape {shape}, expected 2-D (time, unit)")
@@ -82,18 +80,19 @@ class DenseReader(Reader):
         n_bins = n_samples // factor
         if n_bins == 0:
             raise ReaderError(path, f"/{inner} holds {n_samples} samples: not one {bin_size_s} s bin")
-        bounds = segment_bounds(n_units, n_bins, max_tokens)
-        limit = BLOCK_TOKENS if loader == "h5" else math.inf
-        blocks = merge_blocks(bounds, n_units, limit)
-        block = reader_call(_dense_block, path, inner, time_axis=time_axis, factor=factor, loader=loader)
-        attrs = {
-            "bin_size_s": bin_size_s,
-            "t0_s": t0_s,
-            "native_bin_s": native_bin_s,
-            "segment_bins": [list(b) for b in bounds],
-            **(extra_attrs or {}),
-        }
-        return session_array(block, n_units, blocks, name=f"dense-{path}-{inner}", attrs=attrs, unit=unit)
+        return SessionSource(
+            path=path,
+            name=f"dense-{path}-{inner}",
+            n_units=n_units,
+            n_bins=n_bins,
+            t0_s=t0_s,
+            bin_size_s=bin_size_s,
+            read=reader_call(_dense_block, path, inner, time_axis=time_axis, factor=factor, loader=loader),
+            unit=unit,
+            native_bin_s=native_bin_s,
+            attrs=dict(extra_attrs or {}),
+            read_whole=loader == "mat5",
+        )
 
 
 def _dense_block(

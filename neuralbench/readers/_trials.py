@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neuralbench.readers.base import BLOCK_TOKENS, merge_blocks, session_array
-from neuralbench.segments import segment_bounds
+from neuralbench.readers.base import SessionSource
 
-__all__ = ["READ_BYTES", "trial_columns", "trials_session"]
+__all__ = ["READ_BYTES", "trial_columns", "trials_source"]
 
 READ_BYTES = 64 << 20
 """Raw trial data read per step inside a block."""
@@ -39,29 +38,29 @@ def trial_columns(
     return np.concatenate(parts, axis=1)[:, start - offset : stop - offset]
 
 
-def trials_session(
-    block: Callable[..., np.ndarray],
+def trials_source(
+    read: Callable[..., np.ndarray],
+    path: str,
     n_units: int,
     n_trials: int,
     per_trial: int,
     *,
-    max_tokens: int | None,
     bin_size_s: float,
     native_bin_s: float,
     name: str,
     extra_attrs: dict[str, Any] | None = None,
     unit: xr.Variable | None = None,
-) -> xr.DataArray:
-    """The lazy session of ``n_trials * per_trial`` bins, blocks aligned to its segments."""
-    bounds = segment_bounds(n_units, n_trials * per_trial, max_tokens)
-    blocks = merge_blocks(bounds, n_units, BLOCK_TOKENS)
-    attrs = {
-        "bin_size_s": bin_size_s,
-        "t0_s": 0.0,
-        "native_bin_s": native_bin_s,
-        "segment_bins": [list(b) for b in bounds],
-        "n_trials": n_trials,
-        "bins_per_trial": per_trial,
-        **(extra_attrs or {}),
-    }
-    return session_array(block, n_units, blocks, name=name, attrs=attrs, unit=unit)
+) -> SessionSource:
+    """A session of ``n_trials * per_trial`` bins from t = 0, ``read`` cutting any block of them."""
+    return SessionSource(
+        path=path,
+        name=name,
+        n_units=n_units,
+        n_bins=n_trials * per_trial,
+        t0_s=0.0,
+        bin_size_s=bin_size_s,
+        read=read,
+        unit=unit,
+        native_bin_s=native_bin_s,
+        attrs={"n_trials": n_trials, "bins_per_trial": per_trial, **(extra_attrs or {})},
+    )

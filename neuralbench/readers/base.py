@@ -1,52 +1,100 @@
-"""What every reader shares: the plugin interface and the lazy session array."""
+"""What every reader shares: the plugin interface and the description of a file it returns.
+
+A reader says what a file holds and how to read any time block of it, as
+xarray's ``BackendArray`` does for a variable; it does not cut the session. The
+segment rule and the blocks are the caller's (:func:`neuralbench.session.session_counts`),
+the way xarray leaves chunking to ``open_dataset(chunks=...)``.
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import dask
-import dask.array as da
 import numpy as np
 import xarray as xr
 
-from neuralbench.binning import COUNT_DTYPE
-from neuralbench.segments import MAX_TOKENS
-
-__all__ = ["DIMS", "Reader", "merge_blocks", "session_array", "unit_coord"]
+__all__ = ["DIMS", "Reader", "SessionSource", "unit_coord"]
 
 DIMS = ("unit", "time")
 
-BLOCK_TOKENS = MAX_TOKENS
-"""Largest block a reader hands to one task, in tokens (about one segment)."""
+
+@dataclass(frozen=True)
+class SessionSource:
+    """What one raw file holds (``n_units x n_bins`` counts from ``t0_s``) and how to read it.
+
+    Built by a reader from the file's metadata alone; picklable, so the opening
+    task can hand it on. ``read(start, stop, *args)`` returns the uint16 counts of
+    every unit for bins ``[start, stop)``, opening ``path`` itself (never an open
+    handle): it runs on the workers. ``args`` are what ``plan_blocks(blocks)``
+    gives that block, for readers that work out per-block state in one pass over
+    the file (the units table's spike ranges); none without ``plan_blocks``.
+
+    Attributes
+    ----------
+    name
+        Prefix of the block tasks' names, stable for one file and dataset.
+    unit
+        The ``unit`` coordinate (:func:`unit_coord`); the 0-based rows when None.
+    native_bin_s
+        Width of the file's own samples when the reader rebins them.
+    attrs
+        What else the reader learned (repairs, trial layout), for the zarr attrs.
+    read_whole
+        The format has no partial reads (MAT v5): every ``read`` loads the whole
+        file, so the session is read as one block whatever its size.
+    """
+
+    path: str
+    name: str
+    n_units: int
+    n_bins: int
+    t0_s: float
+    bin_size_s: float
+    read: Callable[..., np.ndarray]
+    unit: xr.Variable | None = None
+    native_bin_s: float | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    read_whole: bool = False
+    plan_blocks: Callable[[Sequence[tuple[int, int]]], Sequence[tuple[Any, ...]]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_units < 0 or self.n_bins < 0:
+            raise ValueError(f"{self.path}: negative session shape ({self.n_units}, {self.n_bins})")
+        if self.unit is None:
+            rows = unit_coord(np.arange(self.n_units), "row of the unit in the source array (0-based)")
+            object.__setattr__(self, "unit", rows)
+        elif self.unit.shape != (self.n_units,):
+            raise ValueError(f"{self.path}: {self.unit.shape[0]} unit ids for {self.n_units} units")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_units, n_bins)``."""
+        return self.n_units, self.n_bins
 
 
 class Reader:
-    """One file format. Subclasses set ``name`` and ``suffixes`` and implement
-    :meth:`open_session` with explicit keyword parameters (no ``**kwargs``), so a
-    recipe's ``params`` can be checked against the signature.
+    """One file format. Subclasses set ``name`` and implement :meth:`open_session`
+    with explicit keyword parameters (no ``**kwargs``), so a recipe's ``params``
+    can be checked against the signature.
+
+    There is no ``guess_can_open``: recipes name their reader, a DANDI asset is
+    read from a URL with no suffix, and a file of another format is refused by
+    the reader with a ReaderError naming it.
     """
 
     name: ClassVar[str]
-    suffixes: ClassVar[tuple[str, ...]]
     description: ClassVar[str] = ""
     version: ClassVar[int] = 1
     """Raised when a change alters the counts the reader returns for some file: sessions
     stored by an older version are rebuilt (and re-exported) by the next build."""
 
-    def guess_can_open(self, path: str | os.PathLike[str]) -> bool:
-        return os.fspath(path).lower().endswith(self.suffixes)
-
-    def open_session(self, path: str | os.PathLike[str], **params: Any) -> xr.DataArray:
-        """Return the session's counts as a lazy ``(unit, time)`` array of uint16.
-
-        Implementations read only metadata here; the counts are computed by the
-        dask tasks of the returned array, each from the file path (never an open
-        handle), one time block at a time.
-        """
+    def open_session(self, path: str | os.PathLike[str], **params: Any) -> SessionSource:
+        """Describe the session ``path`` holds, reading only its metadata."""
         raise NotImplementedError
 
     @classmethod
@@ -54,53 +102,6 @@ class Reader:
         """Keyword parameters :meth:`open_session` accepts."""
         sig = inspect.signature(cls.open_session)
         return [p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
-
-
-def merge_blocks(bounds: Sequence[tuple[int, int]], n_units: int, limit: int) -> list[tuple[int, int]]:
-    """Join consecutive segments into blocks of at most ``limit`` tokens (at least one each).
-
-    Segment boundaries stay block boundaries, so each zarr chunk (= segment) is
-    written by exactly one task.
-    """
-    blocks: list[tuple[int, int]] = []
-    for start, stop in bounds:
-        if blocks and n_units * (stop - blocks[-1][0]) <= limit:
-            blocks[-1] = (blocks[-1][0], stop)
-        else:
-            blocks.append((start, stop))
-    return blocks
-
-
-def session_array(
-    block: Callable[..., np.ndarray],
-    n_units: int,
-    blocks: Sequence[tuple[int, int]],
-    *,
-    name: str,
-    block_args: Sequence[tuple[Any, ...]] | None = None,
-    attrs: dict[str, Any] | None = None,
-    unit: xr.Variable | None = None,
-) -> xr.DataArray:
-    """Build a lazy ``(unit, time)`` DataArray whose block ``i`` is ``block(start, stop, *args_i)``.
-
-    ``block`` must be picklable (a module-level function or a ``functools.partial``
-    of one): it runs on the workers. ``unit`` is the ``unit`` coordinate (the
-    units' ids in the source, :func:`unit_coord`); default their 0-based rows.
-    """
-    parts = []
-    for i, (start, stop) in enumerate(blocks):
-        args = block_args[i] if block_args is not None else ()
-        task = dask.delayed(block, pure=True, name=f"{name}-{start}-{stop}")(start, stop, *args)
-        parts.append(da.from_delayed(task, shape=(n_units, stop - start), dtype=COUNT_DTYPE))
-    if parts:
-        data = da.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
-    else:
-        data = da.zeros((n_units, 0), dtype=COUNT_DTYPE)
-    if unit is None:
-        unit = unit_coord(np.arange(n_units), "row of the unit in the source array (0-based)")
-    if unit.shape != (n_units,):
-        raise ValueError(f"{name}: {unit.shape[0]} unit ids for {n_units} units")
-    return xr.DataArray(data, dims=DIMS, coords={"unit": unit}, attrs=dict(attrs or {}))
 
 
 def unit_coord(ids: Sequence[Any] | np.ndarray, long_name: str) -> xr.Variable:

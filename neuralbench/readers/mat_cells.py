@@ -13,20 +13,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import xarray as xr
 
 from neuralbench.binning import bin_spike_times, count_bins
 from neuralbench.errors import ReaderError
 from neuralbench.readers._h5 import get_node, open_h5
-from neuralbench.readers.base import (
-    BLOCK_TOKENS,
-    Reader,
-    merge_blocks,
-    reader_call,
-    session_array,
-    unit_coord,
-)
-from neuralbench.segments import MAX_TOKENS, segment_bounds
+from neuralbench.readers.base import Reader, SessionSource, reader_call, unit_coord
 
 __all__ = ["MatChannelTrainsReader", "read_channel_trains"]
 
@@ -60,7 +51,6 @@ class MatChannelTrainsReader(Reader):
     """Per-channel multi-unit spike trains from a MAT v7.3 cell array, binned like a units table."""
 
     name = "mat-channel-trains"
-    suffixes = (".mat",)
     description = "MAT v7.3 cell of spike-time vectors per channel and unit, merged per channel"
 
     def open_session(
@@ -70,8 +60,7 @@ class MatChannelTrainsReader(Reader):
         variable: str = "spikes",
         time_origin: str = "first_spike",
         bin_size_s: float = 0.02,
-        max_tokens: int | None = MAX_TOKENS,
-    ) -> xr.DataArray:
+    ) -> SessionSource:
         """Read the trains once to size the session; blocks re-read them (files are small)."""
         path = os.fspath(path)
         if time_origin not in ("zero", "first_spike"):
@@ -82,17 +71,17 @@ class MatChannelTrainsReader(Reader):
             raise ReaderError(path, f"{variable} holds no spike times")
         t0 = 0.0 if time_origin == "zero" else float(finite.min())
         n_bins = count_bins(t0, float(finite.max()), bin_size_s)
-        bounds = segment_bounds(n_channels, n_bins, max_tokens)
-        blocks = merge_blocks(bounds, n_channels, BLOCK_TOKENS)
-        block = reader_call(_trains_block, path, variable, t0=t0, bin_size_s=bin_size_s, n_bins=n_bins)
-        attrs = {
-            "bin_size_s": bin_size_s,
-            "t0_s": t0,
-            "segment_bins": [list(b) for b in bounds],
-            "n_nan_spikes": int(times.size - finite.size),
-        }
-        unit = unit_coord(np.arange(1, n_channels + 1), f"channel: row of {variable} (MATLAB, 1-based)")
-        return session_array(block, n_channels, blocks, name=f"trains-{path}", attrs=attrs, unit=unit)
+        return SessionSource(
+            path=path,
+            name=f"trains-{path}",
+            n_units=n_channels,
+            n_bins=n_bins,
+            t0_s=t0,
+            bin_size_s=bin_size_s,
+            read=reader_call(_trains_block, path, variable, t0=t0, bin_size_s=bin_size_s, n_bins=n_bins),
+            unit=unit_coord(np.arange(1, n_channels + 1), f"channel: row of {variable} (MATLAB, 1-based)"),
+            attrs={"n_nan_spikes": int(times.size - finite.size)},
+        )
 
 
 def _trains_block(

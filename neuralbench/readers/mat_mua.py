@@ -17,14 +17,12 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import xarray as xr
 
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
 from neuralbench.readers._h5 import get_node, open_h5
-from neuralbench.readers._trials import READ_BYTES, trial_columns, trials_session
-from neuralbench.readers.base import Reader, reader_call, unit_coord
-from neuralbench.segments import MAX_TOKENS
+from neuralbench.readers._trials import READ_BYTES, trial_columns, trials_source
+from neuralbench.readers.base import Reader, SessionSource, reader_call, unit_coord
 
 __all__ = ["MatMuaThresholdReader", "mua_events"]
 
@@ -54,7 +52,6 @@ class MatMuaThresholdReader(Reader):
     """Threshold crossings of a MAT v7.3 ``(samples, trials, electrodes)`` MUA array."""
 
     name = "mat-mua-threshold"
-    suffixes = (".mat",)
     description = "MAT v7.3 MUA per trial: mean + k*SD threshold crossings, trials end to end"
 
     def open_session(
@@ -65,9 +62,8 @@ class MatMuaThresholdReader(Reader):
         threshold_sd: float = 3.5,
         samples_per_bin: int = 20,
         native_bin_s: float = 0.001,
-        max_tokens: int | None = MAX_TOKENS,
-    ) -> xr.DataArray:
-        """Return the session's counts; only the array's shape is read here."""
+    ) -> SessionSource:
+        """Describe the session; only the array's shape is read here."""
         path = os.fspath(path)
         with open_h5(path) as f:
             data = get_node(f, variable, f"variable {variable!r}")
@@ -88,12 +84,12 @@ class MatMuaThresholdReader(Reader):
             samples_per_bin=samples_per_bin,
             per_trial=per_trial,
         )
-        return trials_session(
+        return trials_source(
             block,
+            path,
             n_elec,
             n_trials,
             per_trial,
-            max_tokens=max_tokens,
             bin_size_s=samples_per_bin * native_bin_s,
             native_bin_s=native_bin_s,
             name=f"mua-{path}",

@@ -12,13 +12,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import xarray as xr
 
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
 from neuralbench.readers._mat5 import read_mat5
-from neuralbench.readers.base import Reader, merge_blocks, reader_call, session_array
-from neuralbench.segments import MAX_TOKENS, segment_bounds
+from neuralbench.readers.base import Reader, SessionSource, reader_call
 
 __all__ = ["MatConditionsReader", "load_struct_field"]
 
@@ -54,7 +52,6 @@ class MatConditionsReader(Reader):
     """A struct field of ``(neurons, conditions, bins)`` responses, conditions end to end."""
 
     name = "mat-conditions"
-    suffixes = (".mat",)
     description = "MAT v5 struct field (neurons, conditions, bins): round(scale * x), end to end"
 
     def open_session(
@@ -65,25 +62,24 @@ class MatConditionsReader(Reader):
         field: int = 0,
         scale: float = 50.0,
         bin_size_s: float = 0.05,
-        max_tokens: int | None = MAX_TOKENS,
-    ) -> xr.DataArray:
-        """Return the counts; MAT v5 has no partial reads, so each block loads the field."""
+    ) -> SessionSource:
+        """Describe the counts; MAT v5 has no partial reads, so the session is read whole."""
         path = os.fspath(path)
         n_units, n_cond, n_per = load_struct_field(path, variable, field).shape
         n_bins = n_cond * n_per
         if n_units == 0 or n_bins == 0:
             raise ReaderError(path, f"{variable} is empty ({n_units}, {n_cond}, {n_per})")
-        bounds = segment_bounds(n_units, n_bins, max_tokens)
-        blocks = merge_blocks(bounds, n_units, float("inf"))
-        block = reader_call(_struct_block, path, variable=variable, field=field, scale=scale)
-        attrs = {
-            "bin_size_s": bin_size_s,
-            "t0_s": 0.0,
-            "segment_bins": [list(b) for b in bounds],
-            "n_conditions": n_cond,
-            "bins_per_condition": n_per,
-        }
-        return session_array(block, n_units, blocks, name=f"struct-{path}", attrs=attrs)
+        return SessionSource(
+            path=path,
+            name=f"struct-{path}",
+            n_units=n_units,
+            n_bins=n_bins,
+            t0_s=0.0,
+            bin_size_s=bin_size_s,
+            read=reader_call(_struct_block, path, variable=variable, field=field, scale=scale),
+            attrs={"n_conditions": n_cond, "bins_per_condition": n_per},
+            read_whole=True,
+        )
 
 
 def _struct_block(path: str, start: int, stop: int, *, variable: str, field: int, scale: float) -> np.ndarray:

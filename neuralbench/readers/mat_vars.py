@@ -15,20 +15,11 @@ import math
 import os
 
 import numpy as np
-import xarray as xr
 
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
 from neuralbench.readers._mat5 import read_mat5
-from neuralbench.readers.base import (
-    BLOCK_TOKENS,
-    Reader,
-    merge_blocks,
-    reader_call,
-    session_array,
-    unit_coord,
-)
-from neuralbench.segments import MAX_TOKENS, segment_bounds
+from neuralbench.readers.base import Reader, SessionSource, reader_call, unit_coord
 
 __all__ = ["MatSpikeVarsReader", "read_spike_vars"]
 
@@ -72,7 +63,6 @@ class MatSpikeVarsReader(Reader):
     """Spike times stored as one MAT v5 variable per channel."""
 
     name = "mat-spike-vars"
-    suffixes = (".mat",)
     description = "MAT v5 spike-time variable per channel, binned by truncation from t = 0"
 
     def open_session(
@@ -82,8 +72,7 @@ class MatSpikeVarsReader(Reader):
         name_format: str = "Spk_{:03d}a_sh",
         n_channels: int = 128,
         bin_size_s: float = 0.02,
-        max_tokens: int | None = MAX_TOKENS,
-    ) -> xr.DataArray:
+    ) -> SessionSource:
         """Read the spike times once to size the session; blocks re-read the (small) file."""
         path = os.fspath(path)
         trains = read_spike_vars(path, name_format, n_channels)
@@ -92,9 +81,7 @@ class MatSpikeVarsReader(Reader):
         n_bins = math.ceil(max_time / bin_size_s)
         if n_bins == 0:
             raise ReaderError(path, "no spike after t = 0")
-        bounds = segment_bounds(n_channels, n_bins, max_tokens)
-        blocks = merge_blocks(bounds, n_channels, BLOCK_TOKENS)
-        block = reader_call(
+        read = reader_call(
             _vars_block,
             path,
             name_format=name_format,
@@ -102,16 +89,21 @@ class MatSpikeVarsReader(Reader):
             bin_size_s=bin_size_s,
             n_bins=n_bins,
         )
-        attrs = {
-            "bin_size_s": bin_size_s,
-            "t0_s": 0.0,
-            "segment_bins": [list(b) for b in bounds],
-            "n_negative_spikes": int(sum(int((t < 0).sum()) for t in finite)),
-        }
         unit = unit_coord(
             [name_format.format(i) for i in range(n_channels)], "MAT variable of the channel's spike times"
         )
-        return session_array(block, n_channels, blocks, name=f"spkvars-{path}", attrs=attrs, unit=unit)
+        n_negative = int(sum(int((t < 0).sum()) for t in finite))
+        return SessionSource(
+            path=path,
+            name=f"spkvars-{path}",
+            n_units=n_channels,
+            n_bins=n_bins,
+            t0_s=0.0,
+            bin_size_s=bin_size_s,
+            read=read,
+            unit=unit,
+            attrs={"n_negative_spikes": n_negative},
+        )
 
 
 def _vars_block(

@@ -13,13 +13,11 @@ import logging
 import os
 
 import numpy as np
-import xarray as xr
 
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.errors import ReaderError
-from neuralbench.readers._trials import READ_BYTES, trial_columns, trials_session
-from neuralbench.readers.base import Reader, reader_call
-from neuralbench.segments import MAX_TOKENS
+from neuralbench.readers._trials import READ_BYTES, trial_columns, trials_source
+from neuralbench.readers.base import Reader, SessionSource, reader_call
 
 __all__ = ["NpyRatesReader", "rates_to_counts"]
 
@@ -61,7 +59,6 @@ class NpyRatesReader(Reader):
     """A ``(trials, units, samples)`` array of firing rates at 1 ms, as counts per bin."""
 
     name = "npy-rates"
-    suffixes = (".npy",)
     description = "NPY firing rates per trial: mean per bin, ceil(scale * rate), trials end to end"
 
     def open_session(
@@ -71,9 +68,8 @@ class NpyRatesReader(Reader):
         samples_per_bin: int = 20,
         count_scale: float = 0.02,
         native_bin_s: float = 0.001,
-        max_tokens: int | None = MAX_TOKENS,
-    ) -> xr.DataArray:
-        """Return the session's counts; only the header is read here."""
+    ) -> SessionSource:
+        """Describe the session; only the header is read here."""
         path = os.fspath(path)
         arr = _load(path)
         n_trials, n_units, n_samples = arr.shape
@@ -89,12 +85,12 @@ class NpyRatesReader(Reader):
             count_scale=count_scale,
             per_trial=per_trial,
         )
-        return trials_session(
+        return trials_source(
             block,
+            path,
             n_units,
             n_trials,
             per_trial,
-            max_tokens=max_tokens,
             bin_size_s=samples_per_bin * native_bin_s,
             native_bin_s=native_bin_s,
             name=f"npy-{path}",

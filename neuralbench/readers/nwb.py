@@ -7,8 +7,10 @@ the binning itself.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+from collections.abc import Sequence
 
 import h5py
 import numpy as np
@@ -18,15 +20,7 @@ from neuralbench.binning import COUNT_DTYPE, arange_edges, bin_spike_times, coun
 from neuralbench.errors import ReaderError
 from neuralbench.readers._dense import DenseReader
 from neuralbench.readers._h5 import get_node, open_h5, slice_reader
-from neuralbench.readers.base import (
-    BLOCK_TOKENS,
-    Reader,
-    merge_blocks,
-    reader_call,
-    session_array,
-    unit_coord,
-)
-from neuralbench.segments import MAX_TOKENS, segment_bounds
+from neuralbench.readers.base import Reader, SessionSource, reader_call, unit_coord
 
 __all__ = ["NwbTimeSeriesReader", "NwbUnitsReader"]
 
@@ -47,7 +41,6 @@ class NwbUnitsReader(Reader):
     """A units table (``spike_times`` + ``spike_times_index``) binned into counts."""
 
     name = "nwb-units"
-    suffixes = (".nwb",)
     description = "NWB Units table: spike times per unit, binned as the published histogram"
     version = 2  # 2: unsorted units keep their spikes in every block, not only the first
 
@@ -59,12 +52,14 @@ class NwbUnitsReader(Reader):
         bin_size_s: float = 0.02,
         time_origin: str = "zero",
         max_session_s: float = MAX_SESSION_S,
-        max_tokens: int | None = MAX_TOKENS,
-    ) -> xr.DataArray:
-        """Scan the spike times (two streaming passes) and return the lazy counts.
+    ) -> SessionSource:
+        """Scan the spike times (one streaming pass, two with times before t0) and describe them.
 
         ``time_origin="zero"`` bins from NWB time 0 (the published units recipes);
-        ``"first_spike"`` from the earliest spike of the session.
+        ``"first_spike"`` from the earliest spike of the session. Which part of
+        ``spike_times`` each block reads is planned once the blocks are known
+        (``plan_blocks``: one more pass when there are several), so a block task
+        reads only its own spikes of each sorted unit.
 
         Repairs, each logged as a warning and recorded in the attrs: unsorted
         spike times are binned all the same (``unsorted_units``), NaN times are
@@ -80,51 +75,92 @@ class NwbUnitsReader(Reader):
             raise ReaderError(path, f"unknown time_origin {time_origin!r}")
         with open_h5(path) as f:
             table = get_node(f, group, "units table")
-            if "spike_times" not in table and "id" in table and table["id"].shape[0] == 0:
-                raise ReaderError(path, f"units table /{group} has no units")
-            st = get_node(table, "spike_times", "spike_times column")
-            ends = _unit_ends(path, table, st)
-            n_units = len(ends)
-            if n_units == 0:
-                raise ReaderError(path, f"units table /{group} has no units")
+            st, ends = _table_columns(path, table, group)
             t_min, t_max, n_nan, unsorted = _scan_units(st, ends)
-            if t_min == -np.inf or t_max == np.inf:
-                raise ReaderError(path, f"{st.name} holds infinite spike times")
-            if not np.isfinite(t_max):
-                raise ReaderError(path, f"units table /{group} holds no spike times")
-            t0 = 0.0 if time_origin == "zero" else float(t_min)
-            if t_max - t0 > max_session_s:
-                raise ReaderError(
-                    path,
-                    f"{st.name} holds a spike time of {t_max} s, past any plausible session end "
-                    f"(more than max_session_s={max_session_s} s after t0={t0})",
-                )
+            t0 = _time_origin(path, f"/{group}", st.name, (t_min, t_max), time_origin, max_session_s)
             n_before = _count_below(st, ends, t0) if t_min < t0 else 0
-            n_bins = count_bins(t0, t_max, bin_size_s)
-            bounds = segment_bounds(n_units, n_bins, max_tokens)
-            blocks = merge_blocks(bounds, n_units, BLOCK_TOKENS)
-            lo, hi = _block_ranges(st, ends, unsorted, t0, bin_size_s, blocks)
-            ids = _table_ids(table, n_units)
-        if n_nan:
-            logger.warning("%s: %d NaN spike times ignored", path, n_nan)
-        if n_before:
-            logger.warning("%s: %d spike times before t0=%s s dropped", path, n_before, t0)
-        if unsorted.any():
-            logger.warning("%s: spike times of %d units are not sorted", path, np.count_nonzero(unsorted))
-        block = reader_call(_units_block, path, group, t0=t0, bin_size_s=bin_size_s, n_bins=n_bins)
-        args = [(lo[:, i], hi[:, i]) for i in range(len(blocks))]
-        attrs = {
-            "bin_size_s": bin_size_s,
-            "t0_s": t0,
-            "segment_bins": [list(b) for b in bounds],
-            "n_nan_spikes": int(n_nan),
-            "unsorted_units": int(np.count_nonzero(unsorted)),
-            "spikes_before_t0": bool(t_min < t0),
-            "n_spikes_before_t0": int(n_before),
-        }
-        return session_array(
-            block, n_units, blocks, name=f"units-{path}", block_args=args, attrs=attrs, unit=ids
+            ids = _table_ids(table, len(ends))
+        _log_repairs(path, n_nan, n_before, t0, unsorted)
+        n_bins = count_bins(t0, t_max, bin_size_s)
+        return SessionSource(
+            path=path,
+            name=f"units-{path}",
+            n_units=len(ends),
+            n_bins=n_bins,
+            t0_s=t0,
+            bin_size_s=bin_size_s,
+            read=reader_call(_units_block, path, group, t0=t0, bin_size_s=bin_size_s, n_bins=n_bins),
+            unit=ids,
+            attrs={
+                "n_nan_spikes": int(n_nan),
+                "unsorted_units": int(np.count_nonzero(unsorted)),
+                "spikes_before_t0": bool(t_min < t0),
+                "n_spikes_before_t0": int(n_before),
+            },
+            plan_blocks=functools.partial(_plan_blocks, path, group, ends, unsorted, t0, bin_size_s),
         )
+
+
+def _table_columns(path: str, table, group: str) -> tuple[h5py.Dataset, np.ndarray]:
+    """The ``spike_times`` column and each unit's end offset in it; no units is a ReaderError."""
+    if "spike_times" not in table and "id" in table and table["id"].shape[0] == 0:
+        raise ReaderError(path, f"units table /{group} has no units")
+    st = get_node(table, "spike_times", "spike_times column")
+    ends = _unit_ends(path, table, st)
+    if len(ends) == 0:
+        raise ReaderError(path, f"units table /{group} has no units")
+    return st, ends
+
+
+def _time_origin(
+    path: str, table: str, column: str, t_range: tuple[float, float], time_origin: str, max_s: float
+) -> float:
+    """t0 of the bins from the spike times' range, which must be finite and plausible."""
+    t_min, t_max = t_range
+    if t_min == -np.inf or t_max == np.inf:
+        raise ReaderError(path, f"{column} holds infinite spike times")
+    if not np.isfinite(t_max):
+        raise ReaderError(path, f"units table {table} holds no spike times")
+    t0 = 0.0 if time_origin == "zero" else float(t_min)
+    if t_max - t0 > max_s:
+        raise ReaderError(
+            path,
+            f"{column} holds a spike time of {t_max} s, past any plausible session end "
+            f"(more than max_session_s={max_s} s after t0={t0})",
+        )
+    return t0
+
+
+def _log_repairs(path: str, n_nan: int, n_before: int, t0: float, unsorted: np.ndarray) -> None:
+    if n_nan:
+        logger.warning("%s: %d NaN spike times ignored", path, n_nan)
+    if n_before:
+        logger.warning("%s: %d spike times before t0=%s s dropped", path, n_before, t0)
+    if unsorted.any():
+        logger.warning("%s: spike times of %d units are not sorted", path, np.count_nonzero(unsorted))
+
+
+def _plan_blocks(
+    path: str,
+    group: str,
+    ends: np.ndarray,
+    unsorted: np.ndarray,
+    t0: float,
+    bin_size_s: float,
+    blocks: Sequence[tuple[int, int]],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each block's ``(lo, hi)``: what it reads of each unit, ``spike_times[lo[u]:hi[u]]``.
+
+    One block reads every unit whole, with no look at the file; more blocks need
+    one streaming pass over the spike times (:func:`_block_ranges`).
+    """
+    if len(blocks) == 1:
+        lo, hi = _block_ranges(None, ends, unsorted, t0, bin_size_s, blocks)
+    else:
+        with open_h5(path) as f:
+            st = get_node(f, f"{group}/spike_times", "spike_times column")
+            lo, hi = _block_ranges(st, ends, unsorted, t0, bin_size_s, blocks)
+    return [(lo[:, i], hi[:, i]) for i in range(len(blocks))]
 
 
 def _table_ids(table, n_units: int) -> xr.Variable:
@@ -228,6 +264,7 @@ def _block_ranges(st, ends, unsorted, t0, bin_size_s, blocks) -> tuple[np.ndarra
     A sorted unit's spikes of block ``i`` lie between its offsets at the block's
     edges, found by a binary search of the edges in the unit's part of every
     step; an unsorted unit is read whole by every block (and filtered there).
+    One block reads every unit whole: ``st`` is not read then (None will do).
     """
     n_units = len(ends)
     starts = np.concatenate([[0], ends[:-1]])
@@ -317,7 +354,6 @@ class NwbTimeSeriesReader(DenseReader):
     """A dense TimeSeries of counts (``data`` of shape (time, units) or (units, time))."""
 
     name = "nwb-timeseries"
-    suffixes = (".nwb",)
     description = "NWB TimeSeries of binned counts or a spike raster, summed to the bin width"
 
     def open_session(
@@ -329,9 +365,8 @@ class NwbTimeSeriesReader(DenseReader):
         time_axis: int = 0,
         native_bin_s: float = 0.02,
         bin_size_s: float = 0.02,
-        max_tokens: int | None = MAX_TOKENS,
-    ) -> xr.DataArray:
-        """Return the series summed into ``bin_size_s`` bins (trailing partial bin dropped).
+    ) -> SessionSource:
+        """Describe the series summed into ``bin_size_s`` bins (trailing partial bin dropped).
 
         ``alt_groups`` are later locations of the same series, tried in order when
         ``group`` is absent (a dandiset re-published with a new layout); the one
@@ -345,7 +380,7 @@ class NwbTimeSeriesReader(DenseReader):
             shape, dtype = data.shape, data.dtype
             t0 = _series_start(series)
             unit = _series_electrodes(f, series, shape[1 - time_axis] if len(shape) == 2 else 0)
-        return self.dense_session(
+        return self.dense_source(
             path,
             f"{group}/data",
             shape,
@@ -353,7 +388,6 @@ class NwbTimeSeriesReader(DenseReader):
             time_axis=time_axis,
             native_bin_s=native_bin_s,
             bin_size_s=bin_size_s,
-            max_tokens=max_tokens,
             t0_s=t0,
             extra_attrs={"source_group": group},
             unit=unit,

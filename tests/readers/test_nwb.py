@@ -9,6 +9,7 @@ from pynwb import NWBHDF5IO
 from neuralbench.catalog import RECIPES
 from neuralbench.errors import ReaderError
 from neuralbench.readers import get_reader
+from neuralbench.session import open_file
 from neuralbench.sources import list_files
 
 
@@ -33,7 +34,7 @@ def pynwb_trains(path, in_processing):
 def test_units_reader_equals_histogram(raw_tree, name, in_processing):
     recipe = RECIPES[name]
     for path in sessions(raw_tree, name):
-        counts = get_reader("nwb-units").open_session(path, **recipe.params)
+        counts = open_file("nwb-units", path, **recipe.params)
         assert counts.dims == ("unit", "time")
         ref = histogram_counts(pynwb_trains(path, in_processing))
         assert counts.shape == ref.shape
@@ -49,17 +50,17 @@ def test_units_block_bins_groups_of_units(raw_tree, monkeypatch, budget):
     path = sessions(raw_tree, "neupane-ppc")[0]
     ref = histogram_counts(pynwb_trains(path, True))
     monkeypatch.setattr(nwb, "_READ_SPIKES", budget)
-    counts = get_reader("nwb-units").open_session(path, **RECIPES["neupane-ppc"].params)
+    counts = open_file("nwb-units", path, **RECIPES["neupane-ppc"].params)
     # computed here: the patched budget is not on the test session's cluster workers
     assert np.array_equal(counts.data.compute(scheduler="synchronous"), ref)
 
 
 def test_unsorted_unit_across_blocks_keeps_every_spike(tmp_path, monkeypatch):
     # an unsorted unit is read whole by every block; each block keeps its own bins
-    import neuralbench.readers.nwb as nwb_reader
+    import neuralbench.session
     from neuralbench.synth import new_nwbfile
 
-    monkeypatch.setattr(nwb_reader, "BLOCK_TOKENS", 2_000)  # blocks of one small segment
+    monkeypatch.setattr(neuralbench.session, "BLOCK_TOKENS", 2_000)  # blocks of one small segment
 
     rng = np.random.default_rng(5)
     trains = [rng.uniform(0, 100, 400), np.sort(rng.uniform(0, 100, 300))]  # unit 0 unsorted
@@ -68,7 +69,7 @@ def test_unsorted_unit_across_blocks_keeps_every_spike(tmp_path, monkeypatch):
         nwb.add_unit(spike_times=t)
     with NWBHDF5IO(str(tmp_path / "u.nwb"), "w") as io:
         io.write(nwb)
-    counts = get_reader("nwb-units").open_session(tmp_path / "u.nwb", max_tokens=2_000)
+    counts = open_file("nwb-units", tmp_path / "u.nwb", max_tokens=2_000)
     assert counts.data.numblocks[1] > 3 and counts.attrs["unsorted_units"] == 1
     got = counts.data.compute(scheduler="synchronous")  # the session's cluster is not patched
     assert np.array_equal(got, histogram_counts([np.sort(t) for t in trains]))
@@ -86,12 +87,12 @@ def test_unit_groups_respect_the_budget():
 
 def test_units_reader_blocks_follow_segments(raw_tree):
     path = sessions(raw_tree, "churchland")[0]
-    counts = get_reader("nwb-units").open_session(path, group="units")
+    counts = open_file("nwb-units", path, group="units")
     assert counts.size > 10_000_000  # the long synthetic session
     bounds = counts.attrs["segment_bins"]
     assert len(bounds) == 2
     assert counts.data.chunks[1] == tuple(b - a for a, b in bounds)
-    small = get_reader("nwb-units").open_session(path, group="units", max_tokens=1_000_000)
+    small = open_file("nwb-units", path, group="units", max_tokens=1_000_000)
     assert len(small.attrs["segment_bins"]) == 11
     assert np.array_equal(small.values, counts.values)
 
@@ -100,7 +101,7 @@ def test_units_reader_first_spike_origin(raw_tree):
     path = sessions(raw_tree, "churchland")[1]
     trains = pynwb_trains(path, False)
     t0 = min(t.min() for t in trains if len(t))
-    counts = get_reader("nwb-units").open_session(path, group="units", time_origin="first_spike")
+    counts = open_file("nwb-units", path, group="units", time_origin="first_spike")
     assert counts.attrs["t0_s"] == t0
     assert np.array_equal(counts.values, histogram_counts(trains, t0))
 
@@ -115,7 +116,7 @@ def test_units_reader_missing_table_names_file(raw_tree):
 def test_timeseries_reader_rebins_rasters(raw_tree):
     recipe = RECIPES["xiao"]
     for path in sessions(raw_tree, "xiao"):
-        counts = get_reader("nwb-timeseries").open_session(path, **recipe.params)
+        counts = open_file("nwb-timeseries", path, **recipe.params)
         with NWBHDF5IO(str(path), "r") as io:
             raster = np.asarray(io.read().processing["ecephys"]["rasters"].data[:])
         n = raster.shape[0] // 20
@@ -126,22 +127,11 @@ def test_timeseries_reader_rebins_rasters(raw_tree):
 def test_timeseries_reader_prebinned(raw_tree):
     recipe = RECIPES["h2"]
     for path in sessions(raw_tree, "h2"):
-        counts = get_reader("nwb-timeseries").open_session(path, **recipe.params)
+        counts = open_file("nwb-timeseries", path, **recipe.params)
         with NWBHDF5IO(str(path), "r") as io:
             ref = np.asarray(io.read().acquisition["binned_spikes"].data[:]).T
         assert np.array_equal(counts.values, ref)  # unsaturated: 300 stays 300 here
         assert counts.values.max() == 300
-
-
-def test_not_hdf5_is_a_clear_error(tmp_path):
-    bad = tmp_path / "x.nwb"
-    bad.write_text("hello")
-    with pytest.raises(ReaderError, match="not an HDF5 file"):
-        get_reader("nwb-units").open_session(bad)
-    empty = tmp_path / "empty.nwb"
-    empty.touch()
-    with pytest.raises(ReaderError, match="empty"):
-        get_reader("nwb-units").open_session(empty)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -186,23 +176,3 @@ def test_scan_and_block_offsets_match_a_per_unit_computation(tmp_path, monkeypat
         else:  # read whole by every block
             assert lo[u].tolist() == [start] * 3 and hi[u].tolist() == [start + t.size] * 3
         start += t.size
-
-
-def test_slice_reader_drops_the_chunk_cache_only_for_unfiltered_chunks(tmp_path):
-    import h5py
-
-    from neuralbench.readers._h5 import slice_reader
-
-    data = np.arange(100_000, dtype=np.float64)
-    with h5py.File(tmp_path / "d.h5", "w") as f:
-        f.create_dataset("plain", data=data, chunks=(50_000,))
-        f.create_dataset("gzip", data=data, chunks=(50_000,), compression="gzip")
-        f.create_dataset("contiguous", data=data)
-    with h5py.File(tmp_path / "d.h5", "r") as f:
-        caches = {}
-        for name in ("plain", "gzip", "contiguous"):
-            ds = slice_reader(f, name, "dataset")
-            assert np.array_equal(ds[1234:5678], data[1234:5678])
-            caches[name] = ds.id.get_access_plist().get_chunk_cache()[1]
-    assert caches["plain"] == 0  # no cache: ~7x faster small slices of big chunks
-    assert caches["gzip"] > 0 and caches["contiguous"] > 0

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from neuralbench.catalog import RECIPES, get_recipe
-from neuralbench.readers import get_reader
+from neuralbench.session import open_file
 from neuralbench.synth import Scale, write_raw_tree
 
 REAL = Path(__file__).parents[2] / ".." / "shared" / "real-data" / "nwb"
@@ -48,7 +48,7 @@ def _published_histogram(trains):
 def test_real_units_tables(rel, group, max_tokens):
     path = REAL / rel
     trains = _trains_h5(path, group)
-    da = get_reader("nwb-units").open_session(path, group=group, max_tokens=max_tokens)
+    da = open_file("nwb-units", path, group=group, max_tokens=max_tokens)
     counts = da.values
     expected = _published_histogram(trains)
     assert counts.shape == expected.shape
@@ -63,7 +63,7 @@ def test_dandi_cli_files_have_unsorted_spike_times():
     for rel, group in REAL_UNITS[:2]:
         (t,) = _trains_h5(REAL / rel, group)
         assert np.any(np.diff(t) < 0)
-        da = get_reader("nwb-units").open_session(REAL / rel, group=group)
+        da = open_file("nwb-units", REAL / rel, group=group)
         assert da.attrs["unsorted_units"] == 1
 
 
@@ -93,8 +93,8 @@ def test_units_components_on_synth_layouts(raw, name):
             nwb = io.read()
             table = nwb.units if recipe.params["group"] == "units" else nwb.processing["ecephys"]["units"]
             trains = [np.asarray(table.get_unit_spike_times(i)) for i in range(len(table))]
-        da = get_reader(recipe.reader).open_session(
-            raw / name / rel, max_tokens=recipe.max_tokens, **recipe.params_for(rel)
+        da = open_file(
+            recipe.reader, raw / name / rel, max_tokens=recipe.max_tokens, **recipe.params_for(rel)
         )
         assert np.array_equal(da.values, _published_histogram(trains))
 
@@ -117,8 +117,8 @@ def test_athalye_per_subject_rates(raw):
     seen = set()
     for rel in _sessions(raw, "athalye"):
         data, rate = _series(raw / "athalye" / rel, "behavior/spike_counts")
-        da = get_reader(recipe.reader).open_session(
-            raw / "athalye" / rel, max_tokens=recipe.max_tokens, **recipe.params_for(rel)
+        da = open_file(
+            recipe.reader, raw / "athalye" / rel, max_tokens=recipe.max_tokens, **recipe.params_for(rel)
         )
         if "monk-j" in rel:  # 200 Hz summed x4 into 20 ms, trailing partial window dropped
             assert rate == 200.0
@@ -139,8 +139,8 @@ def test_temmar_accepts_both_layouts_and_records_which(raw):
     recipe = get_recipe("temmar")
     used = []
     for rel in _sessions(raw, "temmar"):
-        da = get_reader(recipe.reader).open_session(
-            raw / "temmar" / rel, max_tokens=recipe.max_tokens, **recipe.params_for(rel)
+        da = open_file(
+            recipe.reader, raw / "temmar" / rel, max_tokens=recipe.max_tokens, **recipe.params_for(rel)
         )
         group = da.attrs["source_group"]
         used.append(group)

@@ -183,9 +183,9 @@ def test_downloads_run_on_a_dask_client(archive, real_data, tmp_path):
 
 
 def _read_session(path: str) -> np.ndarray:
-    from neuralbench.readers import get_reader
+    from neuralbench.session import open_file
 
-    return get_reader("nwb-units").open_session(path).values
+    return open_file("nwb-units", path).values
 
 
 def test_streaming_a_dandi_asset_matches_the_local_file(archive, real_data, tmp_path):
