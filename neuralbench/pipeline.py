@@ -37,6 +37,7 @@ from neuralbench import __version__, export, merge, store
 from neuralbench.catalog import MERGE_ORDER, RECIPES, Recipe, get_recipe
 from neuralbench.cluster import make_client, release
 from neuralbench.errors import NeuralbenchError, SourceError
+from neuralbench.layout import BuildLayout, SessionKey, partial_path
 from neuralbench.progress import Progress, Stage, StageTracker
 from neuralbench.readers import get_reader
 from neuralbench.session import SessionRef, find_sessions, open_session
@@ -45,12 +46,9 @@ from neuralbench.sources.local import list_files
 from neuralbench.watch import wait_for_workers, watch_workers
 from neuralbench.workers import MallocThresholds
 
-__all__ = ["REPORT", "build_all", "resolve_components"]
+__all__ = ["build_all", "resolve_components"]
 
 logger = logging.getLogger(__name__)
-
-REPORT = "report.json"
-CORPUS_DIR = "corpus"
 
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT}
 """Errors of the output side (full disk, file size limit, read-only): the report says so."""
@@ -138,10 +136,11 @@ def build_all(
         and all(c.get("error") is None for c in report["components"].values())
         and "error" not in report["corpus"]
     )
+    path = BuildLayout(out_dir).report
     try:
-        _write_json(out_dir / REPORT, report)
+        _write_json(path, report)
     except OSError as exc:
-        raise SourceError(out_dir / REPORT, f"cannot write the report ({_os_reason(exc)})") from exc
+        raise SourceError(path, f"cannot write the report ({_os_reason(exc)})") from exc
     return report
 
 
@@ -154,9 +153,9 @@ def _write_stopped_report(build: _Build, out_dir: Path, names: list[str], exc: B
     report = {**build.partial_report(), "stopped": reason, "ok": False}
     _carry_forward(report, out_dir, names)
     try:
-        _write_json(out_dir / REPORT, report)
+        _write_json(BuildLayout(out_dir).report, report)
     except OSError as err:
-        logger.error("cannot write %s: %s", out_dir / REPORT, err)
+        logger.error("cannot write %s: %s", BuildLayout(out_dir).report, err)
 
 
 def _download(client: Client, raw_root: Path, names: list[str]) -> dict[str, str]:
@@ -174,7 +173,7 @@ def _carry_forward(report: dict[str, Any], out_dir: Path, names: list[str]) -> N
     must list their sessions too (a build ``--only a`` then ``--only b``).
     """
     try:
-        old = json.loads((out_dir / REPORT).read_text())
+        old = json.loads(BuildLayout(out_dir).report.read_text())
     except (OSError, json.JSONDecodeError):
         return
     keep = [
@@ -224,6 +223,7 @@ class _Build:
 
     def __init__(self, client: Client, raw_root: Path, out_dir: Path, track: StageTracker):
         self.client, self.raw, self.out, self.track = client, raw_root, out_dir, track
+        self.layout = BuildLayout(out_dir)
         self.entries: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.started: dict[tuple[str, str, str], float] = {}
         self.stage: dict[Future, tuple[str, tuple[str, str, str], Any]] = {}
@@ -252,14 +252,14 @@ class _Build:
             self.track.add(Stage.SESSIONS, len(refs))  # progress
             try:
                 self.client.submit(
-                    store.init_component, self.out, recipe.name, [r.subject_id for r in refs]
+                    store.init_component, self.layout, recipe.name, [r.subject_id for r in refs]
                 ).result()
                 init_error = None
             except OSError as exc:  # a full or read-only disk: no session of it can be written
                 init_error = _error_text(exc, store.component_path(self.out, recipe.name))
             seen: dict[tuple[str, str], str] = {}
             for ref in refs:
-                key = (recipe.name, ref.subject_id, ref.session_id)
+                key = SessionKey(recipe.name, ref.subject_id, ref.session_id)
                 self.entries[key] = _entry(ref)
                 self.started[key] = time.perf_counter()
                 if init_error is not None:
@@ -295,14 +295,14 @@ class _Build:
                 self._fail(key, _error_text(fut.exception(), self.raw / key[0] / ref.source_file), seq)
                 if kind != "open":
                     self.client.cancel([fut])  # no block of it may go on writing
-                    self.client.submit(store.discard_partial, self.out, *key).result()
+                    self.client.submit(store.discard_partial, self.layout, key).result()
             elif kind == "open":
                 self._write(key, ref, fut.result(), seq)
             elif kind == "write":
                 # the stats go by value: once the write is released, a lost worker can
                 # never make the scheduler recompute (rewrite) blocks of a committed session
                 attrs, stats = self.stage_attrs.pop(key), fut.result()
-                nxt = self.client.submit(store.commit_session, self.out, *key, attrs, stats, pure=False)
+                nxt = self.client.submit(store.commit_session, self.layout, key, attrs, stats, pure=False)
                 self.stage[nxt] = ("commit", key, ref)
                 seq.add(nxt)
             elif kind == "commit":
@@ -313,7 +313,7 @@ class _Build:
                 # after any task already waiting (the merge's too): nothing waits for a card
                 card = _card_info(self.recipes[key[0]])
                 self.cards[key[0]] = self.client.submit(
-                    export.write_component_card, self.out, key[0], card, priority=-1, pure=False
+                    export.write_component_card, self.layout, key[0], card, priority=-1, pure=False
                 )
             fut.release()
         return self.partial_report()
@@ -340,10 +340,10 @@ class _Build:
 
     def _write(self, key, ref: SessionRef, counts, seq: as_completed) -> None:
         try:
-            target = store.create_partial(self.out, *key, counts)
+            target = store.create_partial(self.layout, key, counts)
         except OSError as exc:
             self._fail(key, _error_text(exc, self.raw / key[0] / ref.source_file), seq)
-            store.discard_partial(self.out, *key)
+            store.discard_partial(self.layout, key)
             return
         attrs = dict(
             counts.attrs,
@@ -355,7 +355,7 @@ class _Build:
         self.stage_attrs[key] = attrs
         self.n_blocks[key] = len(counts.chunks[1])
         self.track.add(Stage.BLOCKS, self.n_blocks[key])  # progress
-        rows = export.segment_rows(self.out, *key, attrs)  # encoded by the block tasks
+        rows = export.segment_rows(self.layout, key, attrs)  # encoded by the block tasks
         fut = self.client.compute(store.write_blocks(counts, target, rows))
         self.stage[fut] = ("write", key, ref)
         seq.add(fut)
@@ -384,7 +384,7 @@ class _Build:
             return
         # the session's parquet parts, written while the other sessions are still building:
         # ahead of queued blocks, so that few exports are left for the end
-        fut = self.client.submit(export.export_session, self.out, *key, priority=1, pure=False)
+        fut = self.client.submit(export.export_session, self.layout, key, priority=1, pure=False)
         self.track.add(Stage.EXPORTS)  # progress
         self.stage[fut] = ("stage", key, None)
         seq.add(fut)
@@ -395,23 +395,19 @@ class _Build:
         if self.pending[name] != 0:
             return
         # the store's consolidated metadata, whatever became of the sessions
-        fut = self.client.submit(store.consolidate_component, self.out, name, pure=False)
+        fut = self.client.submit(store.consolidate_component, self.layout, name, pure=False)
         self.stage[fut] = ("consolidate", (name, "", ""), None)
         seq.add(fut)
         if self.components[name]["error"] is None:
             self._export(name, seq)
 
     def _export(self, name: str, seq: as_completed) -> None:
-        ok = [
-            (r.subject_id, r.session_id)
-            for r in self.refs[name]
-            if self.entries[(name, r.subject_id, r.session_id)]["status"] != "failed"
-        ]
+        ok = [r.key for r in self.refs[name] if self.entries[r.key]["status"] != "failed"]
         self.components[name]["sessions"] = len(ok)
         if not ok:
             self.components[name]["error"] = "no session was built"
             return
-        fut = self.client.submit(export.assemble_component, self.out, name, ok, pure=False)
+        fut = self.client.submit(export.assemble_component, self.layout, name, ok, pure=False)
         self.track.add(Stage.EXPORTS)  # progress
         self.stage[fut] = ("export", (name, "", ""), None)
         seq.add(fut)
@@ -496,7 +492,7 @@ def _merge(
         plan = client.submit(
             merge.plan_merge,
             dirs,
-            out_dir / CORPUS_DIR,
+            BuildLayout(out_dir).corpus_dir,
             seed=seed,
             test_size=test_size,
             split_by=split_by,
@@ -506,7 +502,7 @@ def _merge(
         ).result()
     except Exception as exc:  # the sessions stay built; the report says why the merge failed
         logger.error("merge failed: %s", exc)
-        return {"error": _error_text(exc, out_dir / CORPUS_DIR)}
+        return {"error": _error_text(exc, BuildLayout(out_dir).corpus_dir)}
     if not isinstance(plan, merge.MergePlan):
         return plan  # the corpus is up to date
     running: list[Future] = []
@@ -525,7 +521,7 @@ def _merge(
         client.cancel(running)  # no shard may go on writing into the partial folder
         with contextlib.suppress(Exception):
             client.submit(merge.discard_plan, plan, pure=False).result()
-        return {"error": _error_text(exc, out_dir / CORPUS_DIR)}
+        return {"error": _error_text(exc, BuildLayout(out_dir).corpus_dir)}
 
 
 def _in_slots(
@@ -559,6 +555,6 @@ def _in_slots(
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = partial_path(path)
     tmp.write_text(json.dumps(data, indent=1, default=str))
     os.replace(tmp, path)
