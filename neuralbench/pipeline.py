@@ -497,7 +497,7 @@ def _merge(
             test_size=test_size,
             split_by=split_by,
             max_shard_bytes=max_shard_bytes,
-            store_dir=out_dir,
+            layout=BuildLayout(out_dir),
             pure=False,
         ).result()
     except Exception as exc:  # the sessions stay built; the report says why the merge failed

@@ -33,6 +33,7 @@ from neuralbench.shards import open_parquet
 
 __all__ = ["SegmentRows", "fingerprint", "row_nbytes", "rows_dir", "segment_files"]
 
+
 def fingerprint(subject: str, session: str, attrs: Mapping[str, Any]) -> list[Any]:
     """What a session's rows depend on, from its attrs (zarr's, or those it is written with)."""
     return [

@@ -116,7 +116,6 @@ def _spelled_folders(tree: ast.AST) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: the modules move to neuralbench.layout one by one")
 def test_no_module_but_layout_spells_a_build_folder():
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
