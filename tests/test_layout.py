@@ -70,6 +70,12 @@ def test_session_key_order_and_text():
     assert KEY == ("kim", "sub-1", "ses-a")  # a NamedTuple: old tuple callers still compare equal
 
 
+def test_a_session_ref_knows_its_key():
+    from neuralbench.session import SessionRef
+
+    assert SessionRef("kim", "sub-1/ses-a.nwb", "sub-1", "ses-a").key == KEY
+
+
 def test_segment_key_columns_are_the_published_order():
     seg = SegmentKey(KEY, "segment_1")
     assert ID_COLUMNS == ("subject_id", "session_id", "segment_id", "source_dataset")
