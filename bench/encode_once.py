@@ -30,6 +30,7 @@ sys.path[:0] = [str(HERE.parent)]
 import numpy as np  # noqa: E402
 
 from neuralbench import store  # noqa: E402
+from neuralbench.layout import BuildLayout, SessionKey  # noqa: E402
 from neuralbench.rowgroups import copy_row_groups  # noqa: E402
 from neuralbench.schema import segment_table  # noqa: E402
 from neuralbench.segment_rows import SegmentRows  # noqa: E402
@@ -62,11 +63,12 @@ def main() -> None:
     import xarray as xr
 
     attrs = {"segment_bins": [[0, counts.shape[1]]], "bin_size_s": 0.02}
-    store.init_component(work, "x", ["s"])
+    layout, key = BuildLayout(work), SessionKey("x", "s", "p")
+    store.init_component(layout, "x", ["s"])
     lazy = xr.DataArray(counts, dims=("unit", "time"), attrs=attrs)
-    target = store.create_partial(work, "x", "s", "p", lazy)
+    target = store.create_partial(layout, key, lazy)
     target[:] = counts
-    store.commit_session(work, "x", "s", "p", attrs)
+    store.commit_session(layout, key, attrs)
     rows = SegmentRows(str(work / "rows"), "x", "s", "p", [[0, counts.shape[1]]])
     rows(0, counts)
     row_file = work / "rows" / "segment_0.parquet"

@@ -149,6 +149,7 @@ def _task(args: argparse.Namespace, work: Path):
     if args.task == "dense":
         import xarray as xr
 
+        from neuralbench.layout import BuildLayout, SessionKey
         from neuralbench.readers._dense import _dense_block
         from neuralbench.segment_rows import SegmentRows
         from neuralbench.store import create_partial, write_block
@@ -161,11 +162,12 @@ def _task(args: argparse.Namespace, work: Path):
                 args.raw_xiao, "processing/ecephys/rasters/data", 0, bins, time_axis=0, factor=20, loader="h5"
             )
             like = xr.DataArray(block, dims=("unit", "time"), attrs={"bin_size_s": 0.02})
-            target = create_partial(work, "x", "s", "p", like)
+            target = create_partial(BuildLayout(work), SessionKey("x", "s", "p"), like)
             write_block(block, target, 0, rows)
 
         return dense, extra
     if args.task in ("units", "units-open"):
+        from neuralbench.layout import BuildLayout, SessionKey
         from neuralbench.segment_rows import SegmentRows
         from neuralbench.session import open_file
         from neuralbench.store import create_partial, write_block
@@ -179,7 +181,7 @@ def _task(args: argparse.Namespace, work: Path):
 
         def units() -> None:
             chunks = arr.data.chunks[1]
-            target = create_partial(work, "x", "s", "p", arr)
+            target = create_partial(BuildLayout(work), SessionKey("x", "s", "p"), arr)
             rows = SegmentRows(str(work / "rows"), "x", "s", "p", arr.attrs["segment_bins"])
             n = len(chunks) if args.blocks == "all" else 1
             starts = np.cumsum((0,) + chunks)

@@ -25,6 +25,7 @@ import xarray as xr
 import zarr
 
 from neuralbench import store
+from neuralbench.layout import BuildLayout, SessionKey
 from neuralbench.readers.base import unit_coord
 
 
@@ -60,9 +61,9 @@ def _layout_1(out: Path, key: tuple[str, str, str], counts: xr.DataArray, attrs:
 
 
 def _layout_2(out: Path, key: tuple[str, str, str], counts: xr.DataArray, attrs: dict) -> zarr.Array:
-    arr = store.create_partial(out, *key, counts)
+    arr = store.create_partial(BuildLayout(out), SessionKey(*key), counts)
     _write(arr, counts)
-    store.commit_session(out, *key, attrs)
+    store.commit_session(BuildLayout(out), SessionKey(*key), attrs)
     return arr
 
 
@@ -96,7 +97,7 @@ def main() -> None:
         counts = _lazy(args.units, n_bins, n_seg)
         work = Path(tempfile.mkdtemp(prefix="nb-store-"))
         try:
-            store.init_component(work / "two", "x", ["sub-0"])
+            store.init_component(BuildLayout(work / "two"), "x", ["sub-0"])
             one = _median(_layout_1, work / "one", counts, args.repeats)
             two = _median(_layout_2, work / "two", counts, args.repeats)
         finally:

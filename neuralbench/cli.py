@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from neuralbench.errors import NeuralbenchError
+from neuralbench.layout import BuildLayout
 
 logger = logging.getLogger("neuralbench")
 
@@ -215,9 +216,10 @@ def _interrupted_line(stop: _Interrupted, client, out: Path) -> None:
     jobs = cancel_jobs(client) if client is not None else []
     stopped = f"cancelled worker jobs {' '.join(jobs)}" if jobs else "stopped the workers"
     try:
-        sessions = json.loads((out / "report.json").read_text())["sessions"]
+        report = BuildLayout(out).report
+        sessions = json.loads(report.read_text())["sessions"]
         done = sum(s["status"] in ("built", "skipped") for s in sessions)
-        progress = f"{done} of {len(sessions)} sessions done, report {out / 'report.json'}"
+        progress = f"{done} of {len(sessions)} sessions done, report {report}"
     except (OSError, ValueError, KeyError, TypeError):
         progress = "no session done yet"
     click.echo(f"interrupted by {signal.Signals(stop.signum).name}: {stopped}; {progress}; "
@@ -235,10 +237,10 @@ def _summary(report: dict, out: Path) -> None:
         click.echo(line + (f"  ERROR {comp['error']}" if comp.get("error") else ""))
     corpus = report.get("corpus", {})
     if "rows" in corpus:
-        click.echo(f"corpus: {_corpus_sentence(corpus)} -> {out / 'corpus'}")
+        click.echo(f"corpus: {_corpus_sentence(corpus)} -> {BuildLayout(out).corpus_dir}")
     elif corpus.get("error"):
         click.echo(f"corpus: ERROR {corpus['error']}")
-    click.echo(f"report: {out / 'report.json'}")
+    click.echo(f"report: {BuildLayout(out).report}")
 
 
 def _corpus_sentence(corpus: dict) -> str:
@@ -461,7 +463,7 @@ def stats(out: Path, only: str | None, as_json: bool) -> None:
 
     rows = corpus_stats(out, _names(only))
     if not rows:
-        raise _Usage(f"{out}: no component in {out / 'zarr'}")
+        raise _Usage(f"{out}: no component in {BuildLayout(out).zarr_dir}")
     click.echo(json.dumps(rows, indent=1) if as_json else format_stats(rows))
 
 

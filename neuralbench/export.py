@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from neuralbench.card import write_card
+from neuralbench.layout import BuildLayout, SegmentKey, SessionKey, partial_path
 from neuralbench.rowgroups import copy_row_groups
 from neuralbench.schema import segment_table
 from neuralbench.segment_rows import SegmentRows, fingerprint, row_nbytes, rows_dir, segment_files
@@ -32,7 +33,6 @@ from neuralbench.store import iter_segments, session_attrs
 
 __all__ = [
     "MANIFEST",
-    "STAGING_DIR",
     "assemble_component",
     "component_dir",
     "export_session",
@@ -48,17 +48,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-COMPONENTS_DIR = "components"
 MANIFEST = ".neuralbench.json"
 """Hidden file beside the data: what the folder was built from (a rerun compares it)."""
-STAGING_DIR = ".staging"
-"""``OUT/components/.staging``: each session's parquet parts, assembled into its component."""
 STAGED = "staged.json"
 
 
-def component_dir(out_dir: str | os.PathLike[str], name: str) -> Path:
+def component_dir(out_dir: str | os.PathLike[str] | BuildLayout, name: str) -> Path:
     """``OUT/components/<name>``."""
-    return Path(out_dir) / COMPONENTS_DIR / name
+    return BuildLayout.of(out_dir).component_dir(name)
 
 
 def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -69,28 +66,24 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
         return None
 
 
-def staging_dir(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> Path:
-    """``OUT/components/.staging/<name>/<subject>/<session>``: a session's parquet parts."""
-    return Path(out_dir) / COMPONENTS_DIR / STAGING_DIR / name / subject / session
+def staging_dir(layout: BuildLayout, key: SessionKey) -> Path:
+    """``OUT/components/.staging/<component>/<subject>/<session>``: a session's parquet parts."""
+    return layout.session_staging(key)
 
 
-def segment_rows(
-    out_dir: str | os.PathLike[str], name: str, subject: str, session: str, attrs: Mapping[str, Any]
-) -> SegmentRows:
+def segment_rows(layout: BuildLayout, key: SessionKey, attrs: Mapping[str, Any]) -> SegmentRows:
     """What the block tasks of a session written with ``attrs`` call to encode its rows.
 
     Pass it to :func:`neuralbench.pipeline.graph.write_session`; :func:`export_session` then
     finds the rows, once the session is committed with the same attrs.
     """
-    folder = rows_dir(out_dir, name, subject, session, attrs)
-    return SegmentRows(str(folder), name, subject, session, attrs.get("segment_bins") or [])
+    folder = rows_dir(layout, key, attrs)
+    return SegmentRows(str(folder), *key, attrs.get("segment_bins") or [])
 
 
 def export_session(
-    out_dir: str | os.PathLike[str],
-    name: str,
-    subject: str,
-    session: str,
+    layout: BuildLayout,
+    key: SessionKey,
     *,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> dict[str, Any]:
@@ -110,23 +103,23 @@ def export_session(
     dict
         The sidecar.
     """
-    final = staging_dir(out_dir, name, subject, session)
-    attrs = session_attrs(out_dir, name, subject, session) or {}
-    params = {"input": fingerprint(subject, session, attrs), "max_shard_bytes": max_shard_bytes}
+    final = layout.session_staging(key)
+    attrs = session_attrs(layout, *key) or {}
+    params = {"input": fingerprint(key.subject, key.session, attrs), "max_shard_bytes": max_shard_bytes}
     done = read_staged(final)
     if done is not None and {k: done.get(k) for k in params} == params:
         return done
-    rows = rows_dir(out_dir, name, subject, session, attrs)
+    rows = rows_dir(layout, key, attrs)
     bounds = attrs.get("segment_bins") or [[0, attrs.get("n_bins", 0)]]
     files = segment_files(rows, len(bounds)) if "n_units" in attrs else None
-    tmp = Path(out_dir) / COMPONENTS_DIR / f".staged-{uuid.uuid4().hex}.partial"
+    tmp = layout.staged_partial(uuid.uuid4().hex)
     try:
         if files is None:
-            n_rows, tokens = _encode_stored(tmp, out_dir, name, subject, session, max_shard_bytes)
+            n_rows, tokens = _encode_stored(tmp, layout, key, max_shard_bytes)
         else:
-            ids = zip(segment_ids(len(bounds)), bounds, strict=True)
+            segments = zip(segment_ids(len(bounds)), bounds, strict=True)
             n_units = attrs["n_units"]
-            sizes = [row_nbytes(n_units, b - a, (subject, session, seg, name)) for seg, (a, b) in ids]
+            sizes = [row_nbytes(n_units, b - a, SegmentKey(key, seg).columns) for seg, (a, b) in segments]
             n_rows = _join_rows(tmp, files, sizes, max_shard_bytes)
             tokens = sum(attrs["n_units"] * (b - a) for a, b in bounds)
         parts = sorted(p.name for p in tmp.glob("part-*.parquet"))
@@ -143,12 +136,12 @@ def export_session(
     return staged
 
 
-def _encode_stored(tmp: Path, out_dir, name: str, subject: str, session: str, max_shard_bytes: int):
+def _encode_stored(tmp: Path, layout: BuildLayout, key: SessionKey, max_shard_bytes: int):
     """Parts of a session encoded from its zarr segments; ``(rows, tokens)``."""
     tokens = 0
     with ShardWriter(tmp, "part", max_shard_bytes) as writer:
-        for seg_id, counts in iter_segments(out_dir, name, subject, session):
-            writer.write(segment_table(counts, subject, session, seg_id, name))
+        for seg_id, counts in iter_segments(layout, *key):
+            writer.write(segment_table(counts, *SegmentKey(key, seg_id).columns))
             tokens += counts.size
     return writer.rows, tokens
 
@@ -181,13 +174,13 @@ def read_staged(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def assemble_component(
-    out_dir: str | os.PathLike[str],
-    name: str,
-    sessions: Sequence[tuple[str, str]],
+    layout: BuildLayout,
+    component: str,
+    sessions: Sequence[SessionKey],
     *,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> dict[str, Any]:
-    """Assemble ``OUT/components/<name>/`` from the staged parts of ``sessions``, in order.
+    """Assemble ``OUT/components/<component>/`` from the staged parts of ``sessions``, in order.
 
     Cheap: the parts are hard-linked (copied where links fail) as
     ``data/train-{i:05d}-of-{N:05d}.parquet``, then the manifest is written and the
@@ -195,24 +188,24 @@ def assemble_component(
     not staged (or staged from other zarr attrs) is exported here first, so this
     alone is also the serial export. Staged folders of sessions no longer in the
     component are removed. Nothing is rewritten when the manifest already matches
-    the stored sessions.
+    the stored sessions. Every key of ``sessions`` is one of ``component``.
     """
-    final = component_dir(out_dir, name)
-    inputs = [_fingerprint(out_dir, name, s, p) for s, p in sessions]
+    strays = [str(k) for k in sessions if k.component != component]
+    if strays:
+        raise ValueError(f"{component}: sessions of another component given to assemble: {strays[:3]}")
+    final = layout.component_dir(component)
+    inputs = [_fingerprint(layout, key) for key in sessions]
     done = read_manifest(final)
     if done is None or done.get("inputs") != inputs:
         staged = [
-            (
-                staging_dir(out_dir, name, s, p),
-                export_session(out_dir, name, s, p, max_shard_bytes=max_shard_bytes),
-            )
-            for s, p in sessions
+            (layout.session_staging(key), export_session(layout, key, max_shard_bytes=max_shard_bytes))
+            for key in sessions
         ]
         with partial_dir(final) as tmp:
-            done = _assemble(tmp, name, staged, inputs)
+            done = _assemble(tmp, component, staged, inputs)
     else:
-        logger.info("%s: parquet is up to date", name)
-    _prune_staging(out_dir, name, sessions)
+        logger.info("%s: parquet is up to date", component)
+    _prune_staging(layout, component, sessions)
     return done
 
 
@@ -233,14 +226,14 @@ def _assemble(tmp: Path, name: str, staged: list[tuple[Path, dict]], inputs: lis
     return manifest
 
 
-def write_component_card(out_dir: str | os.PathLike[str], name: str, card: Mapping[str, Any]) -> Path:
-    """The card (README.md and raster) of the assembled component ``name``, unless it has one.
+def write_component_card(layout: BuildLayout, component: str, card: Mapping[str, Any]) -> Path:
+    """The card (README.md and raster) of the assembled ``component``, unless it has one.
 
     An assembled folder is new whenever its data changed, so a card already there
     describes the data beside it; a card missing (its task was cut short) is
     written on the next build.
     """
-    folder = component_dir(out_dir, name)
+    folder = layout.component_dir(component)
     path = folder / "README.md"
     manifest = read_manifest(folder)
     if manifest is None:
@@ -249,12 +242,12 @@ def write_component_card(out_dir: str | os.PathLike[str], name: str, card: Mappi
         return path
     return write_card(
         folder,
-        title=f"neuralbench component: {name}",
+        title=f"neuralbench component: {component}",
         summary=card.get("summary", ""),
         splits={"train": manifest["rows"]},
         components=[dict(card, sessions=manifest["sessions"], tokens=manifest["tokens"])],
         built_with=card.get("built_with", "neuralbench"),
-        store=out_dir,
+        store=layout.out_dir,
     )
 
 
@@ -266,10 +259,10 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _prune_staging(out_dir, name: str, sessions: Sequence[tuple[str, str]]) -> None:
+def _prune_staging(layout: BuildLayout, component: str, sessions: Sequence[SessionKey]) -> None:
     """Remove staged folders of sessions the component no longer holds (failed, renamed, gone)."""
-    root = Path(out_dir) / COMPONENTS_DIR / STAGING_DIR / name
-    keep = {root / s / p for s, p in sessions}
+    root = layout.component_staging(component)
+    keep = {layout.session_staging(key) for key in sessions}
     for folder in root.glob("*/*"):
         if folder not in keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -296,8 +289,7 @@ def partial_dir(final: Path) -> Iterator[Path]:
 
 def open_partial(final: str | os.PathLike[str]) -> Path:
     """A fresh, empty ``.<name>.partial`` folder beside ``final`` (a leftover is removed)."""
-    final = Path(final)
-    tmp = final.with_name(f".{final.name}.partial")
+    tmp = partial_path(final)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
@@ -311,5 +303,5 @@ def swap_in(tmp: str | os.PathLike[str], final: str | os.PathLike[str]) -> None:
     os.replace(tmp, final)
 
 
-def _fingerprint(out_dir, name: str, subject: str, session: str) -> list[Any]:
-    return fingerprint(subject, session, session_attrs(out_dir, name, subject, session) or {})
+def _fingerprint(layout: BuildLayout, key: SessionKey) -> list[Any]:
+    return fingerprint(key.subject, key.session, session_attrs(layout, *key) or {})

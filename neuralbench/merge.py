@@ -28,8 +28,10 @@ import pyarrow.parquet as pq
 
 from neuralbench.card import RASTER_ROWS, RASTER_SEED, draw_raster, write_card
 from neuralbench.export import MANIFEST, open_partial, read_manifest, swap_in
+from neuralbench.layout import PARTIAL, BuildLayout, SegmentKey
 from neuralbench.rowgroups import copy_row_groups
 from neuralbench.rows import ParquetRow, RowSource
+from neuralbench.schema import ID_COLUMNS
 from neuralbench.shards import DEFAULT_SHARD_BYTES, open_parquet, plan_shards, shard_name
 
 __all__ = [
@@ -138,7 +140,7 @@ class Row(NamedTuple):
     file: int  # index into MergePlan.files
     group: int  # row group in that file
     row: int  # row in that group
-    ids: tuple[str, str, str, str]  # source_dataset, subject_id, session_id, segment_id
+    key: SegmentKey
     tokens: int
 
 
@@ -148,8 +150,8 @@ class MergePlan:
 
     ``shards[split][k]`` lists the rows of shard ``k``; each shard can then be
     written by its own task (:func:`write_shard`) and :func:`finalize_merge`
-    names them and swaps the folder in. With ``store_dir`` (the build folder
-    holding ``zarr/``), the raster reads counts from the stored sessions.
+    names them and swaps the folder in. With ``layout`` (the build whose zarr
+    store the components came from), the raster reads counts from the stored sessions.
     ``whole_groups``: every row group of the inputs holds one row, so a shard is
     a copy of row groups.
     """
@@ -162,7 +164,7 @@ class MergePlan:
     inputs: list[Any]
     component_dirs: list[str]
     test_sessions: list[str] = field(default_factory=list)
-    store_dir: str | None = None
+    layout: BuildLayout | None = None
     test_share: dict[str, Any] = field(default_factory=dict)
     whole_groups: bool = True
 
@@ -188,7 +190,7 @@ def _row_index(component_dirs: Sequence[Path]) -> tuple[list[Path], list[Row], l
     for folder in component_dirs:
         for path in sorted((folder / "data").glob("train-*.parquet")):
             pf = pq.ParquetFile(path)
-            ids = pf.read(columns=[c for c in _ID_ORDER]).to_pydict()
+            ids = pf.read(columns=list(ID_COLUMNS)).to_pydict()
             f = len(files)
             files.append(path)
             row = 0
@@ -198,14 +200,11 @@ def _row_index(component_dirs: Sequence[Path]) -> tuple[list[Path], list[Row], l
                 tokens = group.column(0).num_values // max(group.num_rows, 1)
                 whole = whole and group.num_rows == 1
                 for r in range(group.num_rows):
-                    key = tuple(ids[c][row] for c in _ID_ORDER)
-                    rows.append(Row(f, rg, r, key, tokens))  # type: ignore[arg-type]
+                    key = SegmentKey.from_columns(*(ids[c][row] for c in ID_COLUMNS))
+                    rows.append(Row(f, rg, r, key, tokens))
                     sizes.append(nbytes // max(group.num_rows, 1))
                     row += 1
     return files, rows, sizes, whole
-
-
-_ID_ORDER = ("source_dataset", "subject_id", "session_id", "segment_id")
 
 
 def _uncompressed_bytes(group: pq.RowGroupMetaData) -> int:
@@ -226,15 +225,15 @@ def plan_merge(
     test_size: float = 0.01,
     split_by: SplitBy | str = SplitBy.SESSION,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
-    store_dir: str | os.PathLike[str] | None = None,
+    layout: BuildLayout | None = None,
 ) -> MergePlan | dict[str, Any]:
     """The plan of the merge, or the corpus manifest when the corpus is already up to date.
 
     Reads the id columns and the row-group sizes of every component shard, draws
     the split (:func:`split_rows`) and cuts each split into shards of about
     ``max_shard_bytes`` of uncompressed data. Creates a fresh ``.<corpus>.partial`` folder for the shards.
-    ``store_dir``: the build folder whose zarr store the components were exported
-    from (the pipeline passes it); the corpus raster then reads its rows there.
+    ``layout``: the build whose zarr store the components were exported from (the
+    pipeline passes it); the corpus raster then reads its rows there.
     """
     dirs = [Path(d) for d in component_dirs]
     final = Path(corpus_dir)
@@ -245,7 +244,7 @@ def plan_merge(
         logger.info("corpus is up to date")
         return done
     files, rows, sizes, whole = _row_index(dirs)
-    keys = [r.ids[:3] for r in rows]
+    keys = [r.key.session for r in rows]
     tokens = [r.tokens for r in rows]
     train, test = split_rows(keys, seed=seed, test_size=test_size, split_by=split_by, tokens=tokens)
     share = split_share(tokens, test, test_size)
@@ -273,15 +272,15 @@ def plan_merge(
         params=params,
         inputs=inputs,
         component_dirs=[str(d) for d in dirs],
-        test_sessions=sorted({"/".join(keys[i]) for i in test}),
-        store_dir=None if store_dir is None else str(store_dir),
+        test_sessions=sorted({str(keys[i]) for i in test}),
+        layout=layout,
         test_share=share,
         whole_groups=whole,
     )
 
 
 def _shard_partial(plan: MergePlan, split: str, k: int) -> Path:
-    return Path(plan.tmp) / "data" / f".{split}-{k:05d}.parquet.partial"
+    return Path(plan.tmp) / "data" / f".{split}-{k:05d}.parquet{PARTIAL}"
 
 
 def write_shard(plan: MergePlan, split: str, k: int) -> int:
@@ -319,16 +318,15 @@ def draw_corpus_raster(plan: MergePlan) -> bool:
     rows = [row for shard in plan.shards["train"] for row in shard]
     if not rows:
         return False
-    source = RowSource(plan.store_dir)
+    source = RowSource(plan.layout)
 
     def draw(path: Path) -> None:
         picked = [rows[i] for i in pick_rows(len(rows), RASTER_ROWS, RASTER_SEED)]
-        samples = [segment_sample(r.ids, source.counts(r.ids, _where(plan, r))) for r in picked]
+        samples = [segment_sample(r.key, source.counts(r.key, _where(plan, r))) for r in picked]
         path.parent.mkdir(exist_ok=True)  # not parents: a discarded plan's folder stays gone
         write_samples(samples, path)
 
     return draw_raster(Path(plan.tmp), draw)
-
 
 
 def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -365,7 +363,7 @@ def finalize_merge(plan: MergePlan, card: Mapping[str, Any] | None = None) -> di
         components=components,
         built_with=(card or {}).get("built_with", "neuralbench"),
         params=plan.params,
-        store=plan.store_dir,
+        store=plan.layout,
     )
     manifest = {
         "rows": {s: c[0] for s, c in counts.items()},

@@ -18,6 +18,7 @@ from typing import Any
 
 from neuralbench.card import set_repo_id
 from neuralbench.errors import SourceError
+from neuralbench.layout import BuildLayout
 
 __all__ = ["IGNORE", "push_folder", "resolve_folder"]
 
@@ -36,12 +37,14 @@ def resolve_folder(path: str | os.PathLike[str], component: str | None = None) -
         The folder has no ``README.md`` and ``data/`` (not a finished build).
     """
     path = Path(path)
+    build = BuildLayout(path)
     if component:
-        folder = path / "components" / component if (path / "components").is_dir() else path
+        folder = build.component_dir(component) if build.components_dir.is_dir() else path
         if folder.name != component or not folder.is_dir():
-            raise SourceError(path, f"no components/{component} folder here")
-    elif (path / "corpus").is_dir() and not (path / "data").is_dir():
-        folder = path / "corpus"
+            rel = build.component_dir(component).relative_to(path)
+            raise SourceError(path, f"no {rel.as_posix()} folder here")
+    elif build.corpus_dir.is_dir() and not (path / "data").is_dir():
+        folder = build.corpus_dir
     else:
         folder = path
     if not (folder / "README.md").is_file() or not any((folder / "data").glob("*.parquet")):

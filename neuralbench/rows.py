@@ -10,13 +10,13 @@ from the parquet row group that holds it.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from neuralbench.layout import BuildLayout, SegmentKey
 from neuralbench.store import read_segment
 
 __all__ = ["ParquetRow", "RowSource", "list_to_array"]
@@ -32,20 +32,20 @@ class ParquetRow:
 
 
 class RowSource:
-    """Counts of rows named by ``(source_dataset, subject_id, session_id, segment_id)``.
+    """Counts of rows named by their :class:`~neuralbench.layout.SegmentKey`.
 
-    ``store_dir`` is the build folder (``OUT``) whose zarr store holds the rows,
-    or None for a hub folder alone. Parquet files are opened once each.
+    ``store`` is the build folder (``OUT``, or its layout) whose zarr store holds
+    the rows, or None for a hub folder alone. Parquet files are opened once each.
     """
 
-    def __init__(self, store_dir: str | os.PathLike[str] | None):
-        self.store_dir = Path(store_dir) if store_dir is not None else None
+    def __init__(self, store: str | os.PathLike[str] | BuildLayout | None):
+        self.layout = BuildLayout.of(store) if store is not None else None
         self._files: dict[Path, pq.ParquetFile] = {}
 
-    def counts(self, ids: Sequence[str], where: ParquetRow) -> np.ndarray:
+    def counts(self, key: SegmentKey, where: ParquetRow) -> np.ndarray:
         """The row's uint8 ``(unit, time)`` counts: its zarr chunk, else its parquet row."""
-        if self.store_dir is not None:
-            stored = read_segment(self.store_dir, *ids, tokens=where.tokens)
+        if self.layout is not None:
+            stored = read_segment(self.layout, *key.session, key.segment, tokens=where.tokens)
             if stored is not None:
                 return stored
         return list_to_array(self.table(where).column("spike_counts"))

@@ -26,13 +26,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from neuralbench.layout import PARTIAL, BuildLayout, SessionKey
 from neuralbench.schema import segment_table
 from neuralbench.segments import segment_ids
 from neuralbench.shards import open_parquet
 
 __all__ = ["SegmentRows", "fingerprint", "row_nbytes", "rows_dir", "segment_files"]
-
-STAGING = Path("components") / ".staging"
 
 
 def fingerprint(subject: str, session: str, attrs: Mapping[str, Any]) -> list[Any]:
@@ -47,11 +46,10 @@ def fingerprint(subject: str, session: str, attrs: Mapping[str, Any]) -> list[An
     ]
 
 
-def rows_dir(out_dir: str | os.PathLike[str], name: str, subject: str, session: str, attrs: Mapping) -> Path:
-    """``OUT/components/.staging/<name>/<subject>/.<session>.rows-<fingerprint digest>``."""
-    key = json.dumps(fingerprint(subject, session, attrs), sort_keys=True).encode()
-    digest = hashlib.sha256(key).hexdigest()[:16]
-    return Path(out_dir) / STAGING / name / subject / f".{session}.rows-{digest}"
+def rows_dir(layout: BuildLayout, key: SessionKey, attrs: Mapping) -> Path:
+    """``OUT/components/.staging/<component>/<subject>/.<session>.rows-<fingerprint digest>``."""
+    text = json.dumps(fingerprint(key.subject, key.session, attrs), sort_keys=True).encode()
+    return layout.rows_dir(key, hashlib.sha256(text).hexdigest()[:16])
 
 
 def segment_files(folder: Path, n_segments: int) -> list[Path] | None:
@@ -92,7 +90,7 @@ class SegmentRows:
                 counts = block[:, a - start : b - start]
                 table = segment_table(counts, self.subject, self.session, seg_id, self.name)
                 path = folder / f"{seg_id}.parquet"
-                tmp = folder / f".{seg_id}.{uuid.uuid4().hex}.partial"  # a retried task may overlap
+                tmp = folder / f".{seg_id}.{uuid.uuid4().hex}{PARTIAL}"  # a retried task may overlap
                 try:
                     with open_parquet(tmp) as writer:
                         writer.write_table(table, row_group_size=1)

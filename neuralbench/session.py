@@ -22,6 +22,7 @@ import xarray as xr
 from neuralbench import __version__
 from neuralbench.binning import COUNT_DTYPE
 from neuralbench.catalog import Recipe
+from neuralbench.layout import SessionKey
 from neuralbench.readers import get_reader
 from neuralbench.readers.base import DIMS, SessionSource
 from neuralbench.segments import MAX_TOKENS, merge_blocks, segment_bounds
@@ -50,6 +51,11 @@ class SessionRef:
     source_file: str  # relative to RAW/<component>
     subject_id: str
     session_id: str
+
+    @property
+    def key(self) -> SessionKey:
+        """The session's name in the build: ``(component, subject_id, session_id)``."""
+        return SessionKey(self.component, self.subject_id, self.session_id)
 
 
 def find_sessions(recipe: Recipe, files: list[str]) -> list[SessionRef]:

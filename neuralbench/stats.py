@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from neuralbench.catalog import RECIPES
-from neuralbench.store import ZARR_DIR, session_attrs, stored_sessions
+from neuralbench.store import session_attrs, stored_components, stored_sessions
 
 __all__ = ["COLUMNS", "corpus_stats", "format_stats"]
 
@@ -43,8 +43,8 @@ def _component_stats(out_dir: Path, name: str) -> dict[str, Any]:
     sessions = stored_sessions(out_dir, name)
     row: dict[str, Any] = dict.fromkeys(("segments", "units", "tokens", "spikes", "clipped_bins"), 0)
     seconds = 0.0  # unit-seconds: units * bins * bin width, summed over sessions
-    for subject, session in sessions:
-        a = session_attrs(out_dir, name, subject, session) or {}
+    for key in sessions:
+        a = session_attrs(out_dir, *key) or {}
         units, bins = int(a.get("n_units", 0)), int(a.get("n_bins", 0))
         row["segments"] += int(a.get("segments", 1))
         row["units"] += units
@@ -96,7 +96,7 @@ def corpus_stats(
     from neuralbench.catalog import MERGE_ORDER
 
     out_dir = Path(out_dir)
-    stored = [p.name[: -len(".zarr")] for p in (out_dir / ZARR_DIR).glob("*.zarr")]
+    stored = stored_components(out_dir)
     names = [n for n in stored if components is None or n in components]
     order = {n: i for i, n in enumerate(MERGE_ORDER)}
     rows = [_component_stats(out_dir, n) for n in sorted(names, key=lambda n: (order.get(n, len(order)), n))]

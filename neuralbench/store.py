@@ -5,10 +5,11 @@ group that ``xarray.open_zarr`` opens as a Dataset: ``spike_counts`` (uint8, dim
 ``unit``, ``time``, one chunk per segment) with coordinates ``unit`` (the unit's id
 in its source) and ``time`` (bin start in seconds from the session's origin, stored
 as CF-scaled int32 bin indices that xarray decodes); the session's provenance is
-the group's attrs. A session is written under ``OUT/zarr/.partial/`` and renamed
-into place when whole, with its own consolidated metadata; the component root's
-consolidated metadata is dropped when a build starts changing a component and
-written again when it is finished (:func:`consolidate_component`), so that
+the group's attrs (paths: :class:`neuralbench.layout.BuildLayout`). A session is
+written under ``OUT/zarr/.partial/`` and renamed into place when whole, with its
+own consolidated metadata; the component root's consolidated metadata is dropped
+when a build starts changing a component and written again when it is finished
+(:func:`consolidate_component`), so that
 ``xarray.open_datatree(store, engine="zarr")`` opens it in one read.
 """
 
@@ -30,6 +31,7 @@ from zarr.codecs import BloscCodec
 
 from neuralbench.binning import saturate
 from neuralbench.errors import SourceError
+from neuralbench.layout import PARTIAL, BuildLayout, SessionKey
 from neuralbench.readers.base import DIMS
 from neuralbench.segments import segment_ids
 
@@ -51,6 +53,7 @@ __all__ = [
     "segment_spans",
     "session_array",
     "session_attrs",
+    "stored_components",
     "stored_sessions",
     "summary_attrs",
     "write_block",
@@ -58,7 +61,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ZARR_DIR = "zarr"
 COUNTS = "spike_counts"
 """The data variable of a session group."""
 LAYOUT = 2
@@ -68,16 +70,14 @@ bare array per session, which xarray cannot open as a Dataset; rebuilt, never mi
 COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 """Small counts are mostly zero high bits: bit-shuffled zstd is 40 % smaller than
 zarr's default zstd and 3x faster to write (bench/micro.py)."""
-_PARTIAL = ".partial"
+
+OutDir = str | os.PathLike[str] | BuildLayout
+"""A build folder, as a path or as its :class:`~neuralbench.layout.BuildLayout`."""
 
 
-def component_path(out_dir: str | os.PathLike[str], name: str) -> Path:
+def component_path(out_dir: OutDir, name: str) -> Path:
     """``OUT/zarr/<name>.zarr``."""
-    return Path(out_dir) / ZARR_DIR / f"{name}.zarr"
-
-
-def _partial_path(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> Path:
-    return Path(out_dir) / ZARR_DIR / _PARTIAL / name / subject / session
+    return BuildLayout.of(out_dir).store(name)
 
 
 def _read_meta(path: Path) -> dict[str, Any] | None:
@@ -87,9 +87,9 @@ def _read_meta(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def session_attrs(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> dict | None:
+def session_attrs(out_dir: OutDir, name: str, subject: str, session: str) -> dict | None:
     """The attrs of a complete stored session group, or None when it is not there."""
-    meta = _read_meta(component_path(out_dir, name) / subject / session)
+    meta = _read_meta(BuildLayout.of(out_dir).session_group(SessionKey(name, subject, session)))
     if meta is None or meta.get("node_type") != "group":
         return None  # absent, or a layout-1 bare array
     return meta.get("attributes", {})
@@ -120,9 +120,7 @@ def summary_attrs(counts: xr.DataArray) -> dict[str, Any]:
     )
 
 
-def create_partial(
-    out_dir: str | os.PathLike[str], name: str, subject: str, session: str, counts: xr.DataArray
-) -> zarr.Array:
+def create_partial(layout: BuildLayout, key: SessionKey, counts: xr.DataArray) -> zarr.Array:
     """An empty session group under the partial folder, shaped and labelled like ``counts``.
 
     Writes the group, its ``unit`` and ``time`` coordinates (CF-scaled: bin k
@@ -132,7 +130,7 @@ def create_partial(
     Returns the empty ``spike_counts`` array, which the block tasks fill
     (:func:`write_blocks`). Any leftover of an interrupted write is removed first.
     """
-    path = _partial_path(out_dir, name, subject, session)
+    path = layout.session_partial(key)
     if path.exists():
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,7 +179,7 @@ _COUNTS_ATTRS = {"long_name": "spike count per bin", "units": "spikes", "saturat
 _TIME_ATTRS = {"long_name": "bin start from the session's origin", "units": "s"}
 
 
-def init_component(out_dir: str | os.PathLike[str], name: str, subjects: list[str]) -> Path:
+def init_component(layout: BuildLayout, component: str, subjects: list[str]) -> Path:
     """Create the component group and its subject groups (before sessions are written).
 
     Done once, up front, so that parallel session writes never race on group
@@ -189,7 +187,7 @@ def init_component(out_dir: str | os.PathLike[str], name: str, subjects: list[st
     change; :func:`consolidate_component` writes it again). A store of an older
     layout is removed whole and rebuilt, so that no store ever mixes layouts.
     """
-    root = component_path(out_dir, name)
+    root = layout.store(component)
     for meta in [root / "zarr.json", *(root / s / "zarr.json" for s in set(subjects))]:
         _drop_if_corrupt(meta)
     old = _read_meta(root)
@@ -200,7 +198,7 @@ def init_component(out_dir: str | os.PathLike[str], name: str, subjects: list[st
         _write_meta(root, {k: v for k, v in old.items() if k != "consolidated_metadata"})
     # the layout goes into the root's first zarr.json: a reader polling a build never sees
     # a root without it (and takes it for layout 1)
-    attrs = {"source_dataset": name, "neuralbench_layout": LAYOUT}
+    attrs = {"source_dataset": component, "neuralbench_layout": LAYOUT}
     group = zarr.open_group(str(root), mode="a", attributes=attrs)
     for subject in sorted(set(subjects)):
         if not (root / subject / "zarr.json").exists():
@@ -209,12 +207,12 @@ def init_component(out_dir: str | os.PathLike[str], name: str, subjects: list[st
 
 
 def _write_meta(path: Path, meta: Mapping[str, Any]) -> None:
-    tmp = path / ".zarr.json.partial"
+    tmp = path / f".zarr.json{PARTIAL}"
     tmp.write_text(json.dumps(meta, indent=2))
     os.replace(tmp, path / "zarr.json")
 
 
-def consolidate_component(out_dir: str | os.PathLike[str], name: str) -> Path:
+def consolidate_component(layout: BuildLayout, component: str) -> Path:
     """Write the component root's consolidated metadata, once its sessions are all done.
 
     ``xarray.open_datatree`` then reads one file instead of three per session.
@@ -222,7 +220,7 @@ def consolidate_component(out_dir: str | os.PathLike[str], name: str) -> Path:
     zarr-python read it, and a reader that does not know it reads the plain
     metadata beside it.
     """
-    root = component_path(out_dir, name)
+    root = layout.store(component)
     _consolidate(root)
     return root
 
@@ -243,7 +241,7 @@ def _write_session_meta(path: Path, attrs: Mapping[str, Any]) -> None:
         for name in (COUNTS, "time", "unit")
     }
     meta = GroupMetadata(attributes=dict(attrs), consolidated_metadata=ConsolidatedMetadata(metadata=arrays))
-    tmp = path / ".zarr.json.partial"
+    tmp = path / f".zarr.json{PARTIAL}"
     tmp.write_bytes(meta.to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes())
     os.replace(tmp, path / "zarr.json")
 
@@ -264,16 +262,17 @@ def _drop_if_corrupt(meta: Path) -> None:
         meta.unlink()
 
 
-def remove_partials(out_dir: str | os.PathLike[str]) -> list[Path]:
+def remove_partials(out_dir: OutDir) -> list[Path]:
     """Remove what interrupted runs left in ``out_dir``: every ``.partial`` folder or file.
 
     Run at the start of a build (never during one): the partial zarr folder, the
     ``.<name>.partial`` folders of export and merge, a half-written report.
     Returns what was removed.
     """
-    out = Path(out_dir)
-    found = [p for p in [out / ZARR_DIR / _PARTIAL] if p.exists()]
-    for pattern in (".*.partial", "*/.*.partial"):
+    layout = BuildLayout.of(out_dir)
+    out = layout.out_dir
+    found = [p for p in [layout.zarr_partial_dir] if p.exists()]
+    for pattern in (f".*{PARTIAL}", f"*/.*{PARTIAL}"):
         found.extend(out.glob(pattern))
     for path in found:
         if path.is_dir() and not path.is_symlink():
@@ -311,9 +310,9 @@ def block_stats(per_block: Sequence[tuple[int, int]]) -> dict[str, int]:
     }
 
 
-def discard_partial(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> None:
+def discard_partial(layout: BuildLayout, key: SessionKey) -> None:
     """Remove what a failed write left under the partial folder."""
-    path = _partial_path(out_dir, name, subject, session)
+    path = layout.session_partial(key)
     if path.exists():
         shutil.rmtree(path)
     for parent in (path.parent, path.parent.parent, path.parent.parent.parent):
@@ -324,10 +323,8 @@ def discard_partial(out_dir: str | os.PathLike[str], name: str, subject: str, se
 
 
 def commit_session(
-    out_dir: str | os.PathLike[str],
-    name: str,
-    subject: str,
-    session: str,
+    layout: BuildLayout,
+    key: SessionKey,
     attrs: Mapping[str, Any],
     stats: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -338,36 +335,36 @@ def commit_session(
     retried: when the partial group is gone and the final one holds these attrs,
     that was this commit, finished. Returns the attrs as stored.
     """
-    src = _partial_path(out_dir, name, subject, session)
+    src = layout.session_partial(key)
     final_attrs = dict(sorted({**attrs, **(stats or {})}.items()))
-    dst = component_path(out_dir, name) / subject / session
+    dst = layout.session_group(key)
     if not (src / "zarr.json").exists():
-        done = session_attrs(out_dir, name, subject, session)
+        done = session_attrs(layout, *key)
         if done is not None and json.loads(json.dumps(final_attrs)) == done:
-            discard_partial(out_dir, name, subject, session)
+            discard_partial(layout, key)
             return final_attrs
     _write_session_meta(src, final_attrs)
     if dst.exists():
         shutil.rmtree(dst)
     os.replace(src, dst)
-    discard_partial(out_dir, name, subject, session)  # tidy the emptied partial folders
+    discard_partial(layout, key)  # tidy the emptied partial folders
     return final_attrs
 
 
-def stored_sessions(out_dir: str | os.PathLike[str], name: str) -> list[tuple[str, str]]:
-    """``(subject_id, session_id)`` of every complete session of a component.
+def stored_sessions(out_dir: OutDir, name: str) -> list[SessionKey]:
+    """The :class:`~neuralbench.layout.SessionKey` of every complete session of a component.
 
     Raises a SourceError for a store of an older layout, naming the command that rebuilds it.
     """
     root = component_path(out_dir, name)
-    found: list[tuple[str, str]] = []
+    found: list[SessionKey] = []
     if not root.is_dir():
         return found
     check_layout(root)
     for meta in sorted(root.glob(f"*/*/{COUNTS}/zarr.json")):
         session = meta.parent.parent
         if (_read_meta(session) or {}).get("node_type") == "group":
-            found.append((session.parent.name, session.name))
+            found.append(SessionKey(name, session.parent.name, session.name))
     return found
 
 
@@ -376,7 +373,7 @@ def check_layout(root: Path) -> None:
     meta = _read_meta(root)
     layout = (meta or {}).get("attributes", {}).get("neuralbench_layout", 1)
     if meta is not None and layout != LAYOUT:
-        name = root.name[: -len(".zarr")]
+        name = BuildLayout.component_of(root)
         raise SourceError(
             root,
             f"zarr layout {layout} (an older neuralbench: one array per session), this version reads "
@@ -384,21 +381,23 @@ def check_layout(root: Path) -> None:
         )
 
 
-def session_array(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> zarr.Array:
+def session_array(out_dir: OutDir, name: str, subject: str, session: str) -> zarr.Array:
     """The stored session's uint8 ``(unit, time)`` ``spike_counts`` zarr array, read-only.
 
     The one place that knows where a session's counts live in the store: readers of
     the store (export, cards, windows, verify) go through it.
     """
-    return zarr.open_array(str(component_path(out_dir, name) / subject / session / COUNTS), mode="r")
+    group = BuildLayout.of(out_dir).session_group(SessionKey(name, subject, session))
+    return zarr.open_array(str(group / COUNTS), mode="r")
 
 
-def open_session(out_dir: str | os.PathLike[str], name: str, subject: str, session: str) -> xr.Dataset:
+def open_session(out_dir: OutDir, name: str, subject: str, session: str) -> xr.Dataset:
     """A stored session as xarray opens it: ``spike_counts`` (unit, time) on dask, coords, attrs.
 
     The same as ``xarray.open_zarr(OUT/zarr/<name>.zarr/<subject>/<session>)``.
     """
-    return xr.open_zarr(component_path(out_dir, name) / subject / session, consolidated=True)
+    group = BuildLayout.of(out_dir).session_group(SessionKey(name, subject, session))
+    return xr.open_zarr(group, consolidated=True)
 
 
 def segment_spans(attrs: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
@@ -410,9 +409,7 @@ def segment_spans(attrs: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
     return {seg_id: (int(a), int(b)) for seg_id, (a, b) in zip(segment_ids(len(bounds)), bounds, strict=True)}
 
 
-def iter_segments(
-    out_dir: str | os.PathLike[str], name: str, subject: str, session: str
-) -> Iterator[tuple[str, np.ndarray]]:
+def iter_segments(out_dir: OutDir, name: str, subject: str, session: str) -> Iterator[tuple[str, np.ndarray]]:
     """``(segment_id, counts)`` of a stored session, reading one segment (one chunk) at a time."""
     arr = session_array(out_dir, name, subject, session)
     for seg_id, (start, stop) in segment_spans(session_attrs(out_dir, name, subject, session) or {}).items():
@@ -420,7 +417,7 @@ def iter_segments(
 
 
 def read_segment(
-    out_dir: str | os.PathLike[str],
+    out_dir: OutDir,
     name: str,
     subject: str,
     session: str,
@@ -444,7 +441,7 @@ def read_segment(
     return np.asarray(session_array(out_dir, name, subject, session)[:, start:stop])
 
 
-def open_corpus(out_dir: str | os.PathLike[str]) -> xr.DataTree:
+def open_corpus(out_dir: OutDir) -> xr.DataTree:
     """The whole zarr store as one lazy ``DataTree``: ``/<component>/<subject>/<session>``.
 
     A thin join of ``xarray.open_datatree(OUT/zarr/<name>.zarr, engine="zarr")`` per
@@ -457,9 +454,16 @@ def open_corpus(out_dir: str | os.PathLike[str]) -> xr.DataTree:
     >>> tree = open_corpus("demo-out")  # doctest: +SKIP
     >>> tree["churchland/sub-Jenkins"].children  # doctest: +SKIP
     """
-    zroot = Path(out_dir) / ZARR_DIR
+    layout = BuildLayout.of(out_dir)
     trees: dict[str, xr.DataTree] = {}
-    for comp in sorted(zroot.glob("*.zarr")):
+    for name in stored_components(layout):
+        comp = layout.store(name)
         check_layout(comp)
-        trees[comp.name[: -len(".zarr")]] = xr.open_datatree(comp, engine="zarr", chunks={})
+        trees[name] = xr.open_datatree(comp, engine="zarr", chunks={})
     return xr.DataTree(children=trees)
+
+
+def stored_components(out_dir: OutDir) -> list[str]:
+    """The components that have a store in ``OUT/zarr``, sorted by name."""
+    layout = BuildLayout.of(out_dir)
+    return sorted(layout.component_of(p) for p in layout.zarr_dir.glob(layout.STORE_GLOB))

@@ -24,7 +24,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from neuralbench import store
-from neuralbench.export import COMPONENTS_DIR, STAGING_DIR, component_dir, read_manifest
+from neuralbench.export import read_manifest
+from neuralbench.layout import PARTIAL, BuildLayout, SegmentKey, SessionKey
+from neuralbench.schema import ID_COLUMNS
 from neuralbench.segments import segment_ids
 
 __all__ = ["Verification", "verify_build"]
@@ -33,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 _SHARD = re.compile(r"(train|test)-\d{5}-of-\d{5}\.parquet")
 _OK = ("built", "skipped")
-_Key = tuple[str, str, str]  # component, subject_id, session_id
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Verification:
         self.problems.append(f"{path}: {message}")
 
 
-def verify_build(out_dir: str | os.PathLike[str], *, values: bool = True) -> Verification:
+def verify_build(out_dir: str | os.PathLike[str] | BuildLayout, *, values: bool = True) -> Verification:
     """Recheck the build in ``out_dir`` against its ``report.json``.
 
     Parameters
@@ -71,14 +72,16 @@ def verify_build(out_dir: str | os.PathLike[str], *, values: bool = True) -> Ver
     Verification
         ``ok`` when nothing is wrong; otherwise ``problems``, each naming a path.
     """
-    out = Path(out_dir)
-    result = Verification(out)
+    out = BuildLayout.of(out_dir)
+    result = Verification(out.out_dir)
     try:
-        report = json.loads((out / "report.json").read_text())
+        report = json.loads(out.report.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        result.add(out / "report.json", f"no readable report ({exc})")
+        result.add(out.report, f"no readable report ({exc})")
         return result
-    entries = {(s["component"], s["subject_id"], s["session_id"]): s for s in report.get("sessions", [])}
+    entries = {
+        SessionKey(s["component"], s["subject_id"], s["session_id"]): s for s in report.get("sessions", [])
+    }
     digests: Counter[tuple[Any, ...]] = Counter()
     for name, comp in report.get("components", {}).items():
         mine = {k: e for k, e in entries.items() if k[0] == name}
@@ -90,10 +93,12 @@ def verify_build(out_dir: str | os.PathLike[str], *, values: bool = True) -> Ver
     return result
 
 
-def _check_component(result, out: Path, name: str, comp: dict, entries: dict, digests: Counter, values: bool):
+def _check_component(
+    result, out: BuildLayout, name: str, comp: dict, entries: dict, digests: Counter, values: bool
+):
     ok = {k: e for k, e in entries.items() if e.get("status") in _OK}
     for key, entry in entries.items():
-        path = store.component_path(out, name) / key[1] / key[2]
+        path = out.session_group(key)
         status = entry.get("status")
         if status in _OK:
             result.sessions += 1
@@ -117,7 +122,7 @@ def _check_component(result, out: Path, name: str, comp: dict, entries: dict, di
                 result.add(path, "failed in the report but has a zarr array")
         else:
             result.add(path, f"session status {status!r}: the build did not finish it")
-    folder = component_dir(out, name)
+    folder = out.component_dir(name)
     manifest = read_manifest(folder)
     if not ok:
         return
@@ -156,11 +161,11 @@ def _as_array(path: Path, rows: list) -> np.ndarray | None:
 
 def _check_rows(result, out, name, folder, ok, digests, values) -> tuple[int, int]:
     files = sorted((folder / "data").glob("*.parquet"))
-    seen: dict[_Key, list[str]] = {k: [] for k in ok}
+    seen: dict[SessionKey, list[str]] = {k: [] for k in ok}
     rows = tokens = 0
     for path, ids, raw in _iter_rows(files):
         rows += 1
-        key = (ids["source_dataset"], ids["subject_id"], ids["session_id"])
+        key = SessionKey(ids["source_dataset"], ids["subject_id"], ids["session_id"])
         counts = _as_array(path, raw)
         if counts is None:
             result.add(path, f"row {ids} is ragged, not units x bins")
@@ -176,29 +181,30 @@ def _check_rows(result, out, name, folder, ok, digests, values) -> tuple[int, in
     for key, segs in seen.items():
         want = segment_ids(ok[key].get("segments", 0))
         if segs != want:
-            result.add(folder, f"session {key[1]}/{key[2]} has rows {segs}, expected {want}")
+            result.add(folder, f"session {key.subject}/{key.session} has rows {segs}, expected {want}")
     return rows, tokens
 
 
-def _compare_chunk(result, out, key: _Key, segment_id: str, counts: np.ndarray, path: Path) -> None:
+def _compare_chunk(result, out, key: SessionKey, segment_id: str, counts: np.ndarray, path: Path) -> None:
     if store.session_attrs(out, *key) is None:
         return  # named already: the session has no array
     stored = store.read_segment(out, *key, segment_id)
     if stored is None:
-        result.add(path, f"{key[1]}/{key[2]} has no {segment_id} in the zarr store")
+        result.add(path, f"{key.subject}/{key.session} has no {segment_id} in the zarr store")
         return
     if not np.array_equal(stored, counts):
-        result.add(path, f"{key[1]}/{key[2]} {segment_id} differs from its zarr chunk")
+        result.add(path, f"{key.subject}/{key.session} {segment_id} differs from its zarr chunk")
 
 
 def _row_digest(ids: dict, counts: np.ndarray, values: bool) -> tuple[Any, ...]:
-    key = tuple(ids[k] for k in ("source_dataset", "subject_id", "session_id", "segment_id"))
+    """``(segment key, shape, content)`` of a row: the same row in a component and the corpus."""
+    key = SegmentKey.from_columns(*(ids[c] for c in ID_COLUMNS))
     body = hashlib.blake2b(counts.tobytes(), digest_size=16).hexdigest() if values else counts.size
-    return (*key, counts.shape, body)
+    return (key, counts.shape, body)
 
 
-def _check_corpus(result, out: Path, corpus: dict, digests: Counter, values: bool) -> None:
-    folder = out / "corpus"
+def _check_corpus(result, out: BuildLayout, corpus: dict, digests: Counter, values: bool) -> None:
+    folder = out.corpus_dir
     if "rows" not in corpus:
         if folder.exists():
             result.add(folder, "corpus folder exists but the report has no corpus")
@@ -225,7 +231,7 @@ def _check_corpus(result, out: Path, corpus: dict, digests: Counter, values: boo
     extra = list((found - digests).elements())
     for what, items in (("twice or more", doubled), ("missing", missing), ("not in any component", extra)):
         if items:
-            names = ", ".join("/".join(map(str, d[:4])) for d in items[:5])
+            names = ", ".join(str(d[0]) for d in items[:5])
             result.add(folder, f"{len(items)} rows {what}: {names}")
     if not (result.tokens == corpus.get("tokens") == manifest.get("tokens")):
         result.add(
@@ -234,23 +240,22 @@ def _check_corpus(result, out: Path, corpus: dict, digests: Counter, values: boo
         )
 
 
-def _check_strays(result, out: Path, entries: dict, components: dict) -> None:
-    for path in sorted(out.rglob("*.partial")):
+def _check_strays(result, out: BuildLayout, entries: dict, components: dict) -> None:
+    for path in sorted(out.out_dir.rglob(f"*{PARTIAL}")):
         result.add(path, "temporary file left behind")
     known = {k for k, e in entries.items() if e.get("status") in _OK}
-    for comp in sorted((out / store.ZARR_DIR).glob("*.zarr")):
-        name = comp.name[: -len(".zarr")]
-        for subject, session in store.stored_sessions(out, name):
-            if (name, subject, session) not in known:
+    for name in store.stored_components(out):
+        for key in store.stored_sessions(out, name):
+            if key not in known:
                 result.add(
-                    comp / subject / session, "zarr group of a session the report does not list as built"
+                    out.session_group(key), "zarr group of a session the report does not list as built"
                 )
-    for folder in sorted((out / COMPONENTS_DIR).glob("*")):
-        if folder.name not in components and folder.name != STAGING_DIR:
+    for folder in sorted(out.components_dir.glob("*")):
+        if folder.name not in components and folder != out.staging_dir:
             result.add(folder, "component folder the report does not list")
-    for data in [*(out / COMPONENTS_DIR).glob("*/data"), out / "corpus" / "data"]:
+    for data in [*out.components_dir.glob("*/data"), out.corpus_dir / "data"]:
         for path in sorted(data.glob("*")) if data.is_dir() else []:
             if not _SHARD.fullmatch(path.name) or (
-                data.parent.name != "corpus" and path.name.startswith("test")
+                data.parent != out.corpus_dir and path.name.startswith("test")
             ):
                 result.add(path, "stray file among the parquet shards")

@@ -31,7 +31,9 @@ import pyarrow.parquet as pq
 
 from neuralbench.catalog import RECIPES
 from neuralbench.errors import SourceError
+from neuralbench.layout import PARTIAL, BuildLayout, SegmentKey
 from neuralbench.rows import ParquetRow, RowSource, list_to_array
+from neuralbench.schema import ID_COLUMNS
 
 __all__ = [
     "Sample",
@@ -80,18 +82,17 @@ def _from_parquet(
     files = sorted((folder / "data").glob(f"{split}-*.parquet"))
     if not files:
         raise SourceError(folder / "data", f"no {split}-*.parquet shards")
-    id_columns = ["source_dataset", "subject_id", "session_id", "segment_id"]
-    where: list[tuple[tuple[str, ...], ParquetRow]] = []
+    where: list[tuple[SegmentKey, ParquetRow]] = []
     for path in files:
         pf = pq.ParquetFile(path)
-        ids = pf.read(columns=id_columns).to_pydict()
+        ids = pf.read(columns=list(ID_COLUMNS)).to_pydict()
         row = 0
         for rg in range(pf.metadata.num_row_groups):
             group = pf.metadata.row_group(rg)
             tokens = group.column(0).num_values // max(group.num_rows, 1)
             for r in range(group.num_rows):
-                key = tuple(ids[c][row] for c in id_columns)
-                if component is None or key[0] == component:
+                key = SegmentKey.from_columns(*(ids[c][row] for c in ID_COLUMNS))
+                if component is None or key.session.component == component:
                     where.append((key, ParquetRow(path, rg, r, tokens)))
                 row += 1
     if not where:
@@ -109,34 +110,40 @@ def pick_rows(n_rows: int, n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(n_rows, size=min(n, n_rows), replace=False)
 
 
-def segment_sample(ids: Sequence[str], counts: np.ndarray) -> Sample:
-    """The panel of one row: ``ids`` are (source_dataset, subject_id, session_id, segment_id)."""
-    return Sample(_title({"source_dataset": ids[0], "session_id": ids[2], "segment_id": ids[3]}), counts)
+def segment_sample(key: SegmentKey, counts: np.ndarray) -> Sample:
+    """The panel of one row, titled by its component, segment and session."""
+    return Sample(_segment_title(key), counts)
+
+
+def _segment_title(key: SegmentKey) -> str:
+    component, _, session = key.session
+    return _title({"source_dataset": component, "session_id": session, "segment_id": key.segment})
 
 
 def _from_zarr(out: Path, component: str | None, n: int, seed: int) -> list[Sample]:
-    from neuralbench.store import ZARR_DIR, segment_spans, session_array, session_attrs, stored_sessions
-
-    names = (
-        [component]
-        if component
-        else [p.name[: -len(".zarr")] for p in sorted((out / ZARR_DIR).glob("*.zarr"))]
+    from neuralbench.store import (
+        segment_spans,
+        session_array,
+        session_attrs,
+        stored_components,
+        stored_sessions,
     )
-    where: list[tuple[str, str, str, str, int, int, float | None]] = []
-    for name in names:
-        for subject, session in stored_sessions(out, name):
-            attrs = session_attrs(out, name, subject, session) or {}
+
+    where: list[tuple[SegmentKey, int, int, float | None]] = []
+    for name in [component] if component else stored_components(out):
+        for key in stored_sessions(out, name):
+            attrs = session_attrs(out, *key) or {}
             for seg_id, (start, stop) in segment_spans(attrs).items():
-                where.append((name, subject, session, seg_id, start, stop, attrs.get("bin_size_s")))
+                where.append((SegmentKey(key, seg_id), start, stop, attrs.get("bin_size_s")))
     if not where:
-        raise SourceError(out / ZARR_DIR, f"no stored session{f' of {component!r}' if component else ''}")
+        zarr_dir = BuildLayout.of(out).zarr_dir
+        raise SourceError(zarr_dir, f"no stored session{f' of {component!r}' if component else ''}")
     rng = np.random.default_rng(seed)
     samples = []
     for i in rng.choice(len(where), size=min(n, len(where)), replace=False):
-        name, subject, session, seg_id, start, stop, bin_s = where[i]
-        arr = session_array(out, name, subject, session)
-        title = _title({"source_dataset": name, "session_id": session, "segment_id": seg_id})
-        samples.append(Sample(title, np.asarray(arr[:, start:stop]), bin_s))
+        seg, start, stop, bin_s = where[i]
+        arr = session_array(out, *seg.session)
+        samples.append(Sample(_segment_title(seg), np.asarray(arr[:, start:stop]), bin_s))
     return samples
 
 
@@ -202,12 +209,13 @@ def sample_segments(
         store = Path(store) if store is not None else None
         if (path / "data").is_dir():
             return _from_parquet(path, split, component, n, seed, store)
-        comp_dir = path / "components" / (component or "")
+        build = BuildLayout(path)
+        comp_dir = build.component_dir(component) if component else build.components_dir
         if prefer == "parquet" and component and (comp_dir / "data").is_dir():
             return _from_parquet(comp_dir, split, None, n, seed, store or path)
-        if prefer == "parquet" and not component and (path / "corpus" / "data").is_dir():
-            return _from_parquet(path / "corpus", split, None, n, seed, store or path)
-        if (path / "zarr").is_dir():
+        if prefer == "parquet" and not component and (build.corpus_dir / "data").is_dir():
+            return _from_parquet(build.corpus_dir, split, None, n, seed, store or path)
+        if build.zarr_dir.is_dir():
             return _from_zarr(path, component, n, seed)
         raise SourceError(path, "neither a build (zarr/, components/, corpus/) nor a hub folder (data/)")
     if path.exists() or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
@@ -330,7 +338,7 @@ def write_raster(
 
 
 def _save(fig, out: Path) -> Path:
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    tmp = out.with_name(f".{out.stem}{PARTIAL}{out.suffix}")
     try:
         # zlib level 1: a grey raster compresses almost as well, in a fraction of the time
         fig.savefig(tmp, pil_kwargs={"compress_level": 1} if out.suffix.lower() == ".png" else None)

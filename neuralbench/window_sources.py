@@ -17,14 +17,13 @@ from typing import Any
 import numpy as np
 
 from neuralbench.errors import SourceError
+from neuralbench.layout import BuildLayout, SegmentKey, SessionKey
+from neuralbench.schema import ID_COLUMNS
 from neuralbench.segments import segment_ids
 from neuralbench.shards import parquet_rows
 from neuralbench.windowing import Segment, UnitPolicy, windows_per_segment
 
 __all__ = ["ParquetSource", "ZarrSource", "open_source"]
-
-CORPUS_DIR = "corpus"
-_ID_COLUMNS = ["source_dataset", "subject_id", "session_id", "segment_id"]
 
 
 class ZarrSource:
@@ -43,31 +42,29 @@ class ZarrSource:
         from neuralbench.catalog import MERGE_ORDER
 
         self.out_dir = str(out_dir)
-        keep = _split_of(Path(out_dir), split)
+        layout = BuildLayout.of(out_dir)
+        keep = _split_of(layout, split)
         self.segments: list[Segment] = []
         for name in components or MERGE_ORDER:
-            for subject, session in _sessions(self.out_dir, name):
-                if keep is not None and keep.get((name, subject, session)) != split:
+            for key in _sessions(self.out_dir, name):
+                if keep is not None and keep.get(key) != split:
                     continue
-                self.segments.extend(self._segments(name, subject, session, units, bins, policy))
+                self.segments.extend(self._segments(key, units, bins, policy))
         if not self.segments:
-            raise SourceError(Path(out_dir) / "zarr", f"no stored segment{_in(split, components)}")
+            raise SourceError(layout.zarr_dir, f"no stored segment{_in(split, components)}")
 
-    def _segments(self, name: str, subject: str, session: str, units: int, bins: int, policy: UnitPolicy):
+    def _segments(self, key: SessionKey, units: int, bins: int, policy: UnitPolicy):
         from neuralbench.store import session_array, session_attrs
 
-        attrs = session_attrs(self.out_dir, name, subject, session) or {}
+        attrs = session_attrs(self.out_dir, *key) or {}
         if "n_units" in attrs and "n_bins" in attrs:
             n_units, n_bins = int(attrs["n_units"]), int(attrs["n_bins"])
         else:  # a store written before these attrs: the array's shape
-            n_units, n_bins = session_array(self.out_dir, name, subject, session).shape
+            n_units, n_bins = session_array(self.out_dir, *key).shape
         bounds = attrs.get("segment_bins") or [[0, n_bins]]
         for seg_id, (a, b) in zip(segment_ids(len(bounds)), bounds, strict=True):
-            yield Segment(
-                name,
-                subject,
-                session,
-                seg_id,
+            yield _segment(
+                SegmentKey(key, seg_id),
                 tokens=n_units * (b - a),
                 weight=windows_per_segment(n_units, b - a, units, bins, policy),
                 n_units=n_units,
@@ -93,13 +90,19 @@ class ZarrSource:
         return segments
 
 
-def _sessions(out_dir: str, name: str) -> list[tuple[str, str]]:
+def _segment(key: SegmentKey, **fields: Any) -> Segment:
+    """The plan's :class:`Segment` of the row ``key``."""
+    component, subject, session = key.session
+    return Segment(component, subject, session, key.segment, **fields)
+
+
+def _sessions(out_dir: str, name: str) -> list[SessionKey]:
     from neuralbench.store import stored_sessions
 
     return stored_sessions(out_dir, name)
 
 
-def _split_of(out: Path, split: str | None) -> dict[tuple[str, str, str], str] | None:
+def _split_of(out: BuildLayout, split: str | None) -> dict[tuple[str, str, str], str] | None:
     """The corpus' split per session, or None when every session is wanted."""
     from neuralbench.merge import corpus_split
 
@@ -107,10 +110,10 @@ def _split_of(out: Path, split: str | None) -> dict[tuple[str, str, str], str] |
         return None
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
-    table = corpus_split(out / CORPUS_DIR)
+    table = corpus_split(out.corpus_dir)
     if "mixed" in table.values():
         raise SourceError(
-            out / CORPUS_DIR,
+            out.corpus_dir,
             "the corpus was split by row (split_by='row'): a session's rows are in both splits; "
             "read the corpus' parquet (windows(OUT/corpus, ...)) to keep to one split",
         )
@@ -147,11 +150,12 @@ class ParquetSource:
         self.segments: list[Segment] = []
         for f, path in enumerate(files):
             wanted = split is None or Path(path).name.startswith(f"{split}-")
-            for rg, r, key, tokens in parquet_rows(pq.ParquetFile(opener(path)), _ID_COLUMNS):
-                if key[3] == "segment_0":
-                    self.first[key[:3]] = (f, rg, r)
-                if wanted and (not components or key[0] in components):
-                    self.segments.append(Segment(*key, tokens=tokens, weight=tokens, where=(f, rg, r)))
+            for rg, r, ids, tokens in parquet_rows(pq.ParquetFile(opener(path)), ID_COLUMNS):
+                key = SegmentKey.from_columns(*ids)
+                if key.segment == "segment_0":
+                    self.first[key.session] = (f, rg, r)
+                if wanted and (not components or key.session.component in components):
+                    self.segments.append(_segment(key, tokens=tokens, weight=tokens, where=(f, rg, r)))
         self.segments.sort(key=lambda s: s.key)
         if not self.segments:
             raise SourceError(label, f"no parquet row{_in(split, components)}")
@@ -222,9 +226,10 @@ def open_source(
     """The source behind a build folder, a hub folder or a hub repository id."""
     path = Path(source)
     if path.is_dir():
-        if (path / "zarr").is_dir():
+        build = BuildLayout(path)
+        if build.zarr_dir.is_dir():
             return ZarrSource(path, split=split, components=components, units=units, bins=bins, policy=policy)
-        folder = path if (path / "data").is_dir() else path / CORPUS_DIR
+        folder = path if (path / "data").is_dir() else build.corpus_dir
         files = sorted(str(p) for p in (folder / "data").glob("*.parquet"))
         if not files:
             raise SourceError(path, "neither a build (zarr/) nor a hub folder (data/*.parquet)")

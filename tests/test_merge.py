@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset
 
+from neuralbench.layout import BuildLayout
 from neuralbench.merge import (
     MergePlan,
     SplitBy,
@@ -224,7 +225,7 @@ def test_raster_drawn_beside_the_shards_is_the_finished_folders(built, tmp_path,
 
     _raw, out, _report = built
     dirs = sorted(p for p in (out / "components").iterdir() if p.is_dir() and not p.name.startswith("."))
-    plan = plan_merge(dirs, tmp_path / "corpus", seed=3, store_dir=out if store else None)
+    plan = plan_merge(dirs, tmp_path / "corpus", seed=3, layout=BuildLayout(out) if store else None)
     assert draw_corpus_raster(plan)
     drawn = Path(plan.tmp) / RASTER
     inode = drawn.stat().st_ino

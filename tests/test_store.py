@@ -15,6 +15,7 @@ import zarr
 from neuralbench import build_all, open_corpus, store
 from neuralbench.catalog import RECIPES
 from neuralbench.errors import SourceError
+from neuralbench.layout import BuildLayout, SessionKey
 
 
 def _rows(out, name):
@@ -111,7 +112,7 @@ def test_consolidated_metadata_stays_true_across_partial_rebuilds(raw_tree, clus
     out = tmp_path / "out"
     first = build_all(raw, out, client=cluster_client)
     root = store.component_path(out, "h2")
-    stored = [f"{a}/{b}" for a, b in store.stored_sessions(out, "h2")]
+    stored = [f"{k.subject}/{k.session}" for k in store.stored_sessions(out, "h2")]
     assert _consolidated(root) == stored and len(stored) > 1
     # a session lost from the store, another whose raw file is gone: the rebuild says so
     shutil.rmtree(root / stored[0])
@@ -120,11 +121,11 @@ def test_consolidated_metadata_stays_true_across_partial_rebuilds(raw_tree, clus
     (raw / "h2" / last["source_file"]).unlink()
     report = build_all(raw, out, client=cluster_client)
     assert "built" in {s["status"] for s in report["sessions"]}
-    now = [f"{a}/{b}" for a, b in store.stored_sessions(out, "h2")]
+    now = [f"{k.subject}/{k.session}" for k in store.stored_sessions(out, "h2")]
     assert _consolidated(root) == now
     assert {g.lstrip("/") for g in _open_tree(root).groups} >= set(now)
     # between builds nothing is stale either: a build that stops after init leaves none
-    store.init_component(out, "h2", [])
+    store.init_component(BuildLayout(out), "h2", [])
     assert _consolidated(root) == []
 
 
@@ -149,7 +150,7 @@ def test_a_layout_1_store_is_refused_then_rebuilt(raw_tree, cluster_client, tmp_
     assert store.stored_sessions(out, "kim") and _open_tree(root).attrs["neuralbench_layout"] == store.LAYOUT
     shutil.rmtree(root)
     _layout_1(root)
-    store.init_component(out, "kim", ["sub-Y"])
+    store.init_component(BuildLayout(out), "kim", ["sub-Y"])
     assert "layout 1 (one array per session); rebuilding it" in caplog.text
     assert sorted(p.name for p in root.iterdir()) == ["sub-Y", "zarr.json"]
 
@@ -166,3 +167,27 @@ def test_session_metadata_is_what_zarr_consolidates(built, tmp_path):
     theirs = json.loads((tmp_path / "copy" / "zarr.json").read_text())
     assert ours == theirs
     assert set(ours["consolidated_metadata"]["metadata"]) == {"spike_counts", "time", "unit"}
+
+
+def test_stored_components_and_sessions_are_session_keys(tmp_path):
+    layout = BuildLayout(tmp_path)
+    counts = xr.DataArray(
+        np.arange(12, dtype=np.uint8).reshape(2, 6),
+        dims=("unit", "time"),
+        attrs={"segment_bins": [[0, 6]], "bin_size_s": 0.02},
+    )
+    keys = [SessionKey("kim", "sub-1", "ses-a"), SessionKey("h2", "sub-0", "ses-b")]
+    for key in keys:
+        store.init_component(layout, key.component, [key.subject])
+        store.create_partial(layout, key, counts)[:] = counts.values
+        store.commit_session(layout, key, {"n_units": 2, "n_bins": 6, "segment_bins": [[0, 6]]})
+        store.consolidate_component(layout, key.component)
+    assert store.stored_components(tmp_path) == ["h2", "kim"]
+    assert store.stored_sessions(layout, "kim") == [keys[0]]
+    assert layout.session_group(keys[1]).is_dir() and not layout.zarr_partial_dir.exists()
+    # the notebook functions take the folder as a path or as its layout, and a key unpacks
+    for where in (tmp_path, str(tmp_path), layout):
+        ds = store.open_session(where, *keys[1])
+        np.testing.assert_array_equal(ds["spike_counts"].values, counts.values)
+        assert store.session_attrs(where, *keys[0])["n_bins"] == 6
+    assert sorted(open_corpus(layout).children) == ["h2", "kim"]

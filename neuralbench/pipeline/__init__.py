@@ -25,15 +25,16 @@ from neuralbench import merge, store
 from neuralbench.catalog import MERGE_ORDER, RECIPES, get_recipe
 from neuralbench.cluster import make_client, release
 from neuralbench.errors import SourceError
+from neuralbench.layout import BuildLayout
 from neuralbench.pipeline.chain import Build, build_chain
 from neuralbench.pipeline.driver import Driver, map_bounded
-from neuralbench.pipeline.report import REPORT, BuildReport, os_reason, write_json
+from neuralbench.pipeline.report import BuildReport, os_reason, write_json
 from neuralbench.pipeline.watch import wait_for_workers, watch_workers
 from neuralbench.pipeline.workers import MallocThresholds
 from neuralbench.progress import Progress, StageTracker
 from neuralbench.shards import DEFAULT_SHARD_BYTES
 
-__all__ = ["REPORT", "build_all", "download", "map_bounded", "resolve_components"]
+__all__ = ["build_all", "download", "map_bounded", "resolve_components"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def build_all(
     names = resolve_components(raw_root, list(only or MERGE_ORDER) if download else only)
     _prepare_output(out_dir)
     merge_options = dict(seed=seed, test_size=test_size, split_by=split_by, max_shard_bytes=max_shard_bytes)
-    build = Build(raw_root, out_dir, BuildReport(), StageTracker(progress), merge_options)
+    build = Build(raw_root, BuildLayout(out_dir), BuildReport(), StageTracker(progress), merge_options)
     own = client is None
     client = make_client("local") if own else client
     try:
@@ -96,7 +97,7 @@ def build_all(
         if own:
             release(client)
     report = build.report.final(out_dir, names)
-    _write_report(out_dir, report)
+    _write_report(build.layout, report)
     return report
 
 
@@ -114,18 +115,18 @@ def _run(
             build.report.corpus = Driver(client, build.track).run(chain)
             for name, text in fetch_errors.items():
                 build.report.component_failed(name, text)
-            store.remove_partials(build.out)  # whatever a cancelled or repeated task wrote late
+            store.remove_partials(build.layout)  # whatever a cancelled or repeated task wrote late
     except BaseException as exc:  # no worker, Ctrl-C, SIGTERM: report what was done, then stop
         stopped = str(exc) or type(exc).__name__
-        _write_report(build.out, build.report.final(build.out, names, stopped=stopped))
+        _write_report(build.layout, build.report.final(build.layout.out_dir, names, stopped=stopped))
         raise
 
 
-def _write_report(out_dir: Path, report: dict[str, Any]) -> None:
+def _write_report(layout: BuildLayout, report: dict[str, Any]) -> None:
     try:
-        write_json(out_dir / REPORT, report)
+        write_json(layout.report, report)
     except OSError as exc:
-        raise SourceError(out_dir / REPORT, f"cannot write the report ({os_reason(exc)})") from exc
+        raise SourceError(layout.report, f"cannot write the report ({os_reason(exc)})") from exc
 
 
 def download(

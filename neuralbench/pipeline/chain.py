@@ -23,18 +23,17 @@ from typing import Any
 from neuralbench import card, export, merge, store
 from neuralbench.catalog import MERGE_ORDER, Recipe, get_recipe
 from neuralbench.errors import NeuralbenchError, SourceError
+from neuralbench.layout import BuildLayout, SessionKey
 from neuralbench.pipeline.driver import Chain, Group, Spawn, Task
 from neuralbench.pipeline.graph import write_session
-from neuralbench.pipeline.report import BuildReport, Key, error_text
+from neuralbench.pipeline.report import BuildReport, error_text
 from neuralbench.progress import Stage, StageTracker
 from neuralbench.session import SessionRef, duplicate_ids, find_sessions, open_session, provenance
 from neuralbench.sources.local import list_files
 
-__all__ = ["CORPUS_DIR", "Build", "build_chain", "component_chain", "merge_chain", "session_chain"]
+__all__ = ["Build", "build_chain", "component_chain", "merge_chain", "session_chain"]
 
 logger = logging.getLogger(__name__)
-
-CORPUS_DIR = "corpus"
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class Build:
     """What every chain of one build shares: where from, where to, what to record."""
 
     raw: Path
-    out: Path
+    layout: BuildLayout
     report: BuildReport
     track: StageTracker
     merge_options: dict[str, Any] = field(default_factory=dict)
@@ -68,14 +67,14 @@ def component_chain(build: Build, recipe: Recipe) -> Chain:
     build.track.add(Stage.SESSIONS, len(refs))
     blocked = duplicate_ids(refs)
     try:
-        yield Task.call(store.init_component, build.out, name, [r.subject_id for r in refs])
+        yield Task.call(store.init_component, build.layout, name, [r.subject_id for r in refs])
     except OSError as exc:  # a full or read-only disk: no session of it can be written
-        blocked = dict.fromkeys(refs, error_text(exc, store.component_path(build.out, name)))
+        blocked = dict.fromkeys(refs, error_text(exc, store.component_path(build.layout, name)))
     yield Group([session_chain(build, recipe, ref, blocked.get(ref)) for ref in refs])
     try:  # the store's consolidated metadata, whatever became of the sessions
-        yield Task.call(store.consolidate_component, build.out, name)
+        yield Task.call(store.consolidate_component, build.layout, name)
     except Exception as exc:
-        build.report.component_failed(name, error_text(exc, build.out))
+        build.report.component_failed(name, error_text(exc, build.layout.out_dir))
     if build.report.components[name].error is None:
         yield from _assemble(build, recipe)
 
@@ -86,8 +85,8 @@ def session_chain(build: Build, recipe: Recipe, ref: SessionRef, blocked: str | 
     if blocked is not None:
         _finish(build, key, "failed", error=blocked)
         return
-    if store.is_stored(build.out, key, provenance(recipe, build.raw, ref)):
-        _finish(build, key, "skipped", store.session_attrs(build.out, *key))
+    if store.is_stored(build.layout, key, provenance(recipe, build.raw, ref)):
+        _finish(build, key, "skipped", store.session_attrs(build.layout, *key))
     else:
         try:
             counts = yield Task.call(open_session, recipe, build.raw, ref)
@@ -99,32 +98,32 @@ def session_chain(build: Build, recipe: Recipe, ref: SessionRef, blocked: str | 
     # ahead of queued blocks, so that few exports are left for the end
     build.track.add(Stage.EXPORTS)
     try:
-        yield Task.call(export.export_session, build.out, *key, priority=1, stage=Stage.EXPORTS)
+        yield Task.call(export.export_session, build.layout, key, priority=1, stage=Stage.EXPORTS)
     except Exception as exc:  # a session's parquet parts: a failure fails its component
-        build.report.component_failed(key[0], error_text(exc, build.out))
+        build.report.component_failed(key[0], error_text(exc, build.layout.out_dir))
 
 
-def _store(build: Build, key: Key, counts: Any) -> Chain:
+def _store(build: Build, key: SessionKey, counts: Any) -> Chain:
     """Create the session's partial group, write its blocks (and rows), commit; discard on failure."""
     try:
-        target = store.create_partial(build.out, *key, counts)
+        target = store.create_partial(build.layout, key, counts)
         attrs = store.summary_attrs(counts)
         n_blocks = len(counts.chunks[1])
         build.track.add(Stage.BLOCKS, n_blocks)
-        rows = export.segment_rows(build.out, *key, attrs)  # encoded by the block tasks
+        rows = export.segment_rows(build.layout, key, attrs)  # encoded by the block tasks
         # the stats come back by value: once the write is released, a lost worker can
         # never make the scheduler recompute (rewrite) blocks of a committed session
-        stats = yield Task.compute(
-            write_session(counts, target, rows), stage=Stage.BLOCKS, units=n_blocks
-        )
-        return (yield Task.call(store.commit_session, build.out, *key, attrs, stats, retries=0))
+        stats = yield Task.compute(write_session(counts, target, rows), stage=Stage.BLOCKS, units=n_blocks)
+        return (yield Task.call(store.commit_session, build.layout, key, attrs, stats, retries=0))
     except Exception:
         with contextlib.suppress(Exception):  # the first error is the one to report
-            yield Task.call(store.discard_partial, build.out, *key)
+            yield Task.call(store.discard_partial, build.layout, key)
         raise
 
 
-def _finish(build: Build, key: Key, status: str, attrs: dict | None = None, error: str | None = None) -> None:
+def _finish(
+    build: Build, key: SessionKey, status: str, attrs: dict | None = None, error: str | None = None
+) -> None:
     if error is not None:
         logger.error("%s", error)
     entry = build.report.finish(key, status, attrs, error)
@@ -141,9 +140,9 @@ def _assemble(build: Build, recipe: Recipe) -> Chain:
         return
     build.track.add(Stage.EXPORTS)
     try:
-        manifest = yield Task.call(export.assemble_component, build.out, name, ok, stage=Stage.EXPORTS)
+        manifest = yield Task.call(export.assemble_component, build.layout, name, ok, stage=Stage.EXPORTS)
     except Exception as exc:
-        build.report.component_failed(name, error_text(exc, build.out))
+        build.report.component_failed(name, error_text(exc, build.layout.out_dir))
         return
     build.report.component_update(name, rows=manifest["rows"], tokens=manifest["tokens"])
     yield Spawn(_card(build, name, card.component_facts(recipe)))
@@ -152,24 +151,24 @@ def _assemble(build: Build, recipe: Recipe) -> Chain:
 def _card(build: Build, name: str, facts: dict[str, Any]) -> Chain:
     """The component's card, after any task already waiting (the merge's too); a failure fails it."""
     try:
-        yield Task.call(export.write_component_card, build.out, name, facts, priority=-1)
+        yield Task.call(export.write_component_card, build.layout, name, facts, priority=-1)
     except Exception as exc:
-        build.report.component_failed(name, error_text(exc, export.component_dir(build.out, name)))
+        build.report.component_failed(name, error_text(exc, export.component_dir(build.layout, name)))
 
 
 def merge_chain(build: Build) -> Chain:
     """Merge every finished component folder under ``out`` (not only this run's); the corpus entry."""
     dirs = [
-        export.component_dir(build.out, n)
+        export.component_dir(build.layout, n)
         for n in MERGE_ORDER
-        if export.read_manifest(export.component_dir(build.out, n))
+        if export.read_manifest(export.component_dir(build.layout, n))
     ]
     if not dirs:
         return {"error": "no component was built"}
     facts = card.corpus_facts([get_recipe(d.name) for d in dirs])
-    target = build.out / CORPUS_DIR
+    target = build.layout.corpus_dir
     try:
-        plan = yield Task.call(merge.plan_merge, dirs, target, store_dir=build.out, **build.merge_options)
+        plan = yield Task.call(merge.plan_merge, dirs, target, layout=build.layout, **build.merge_options)
     except Exception as exc:  # the sessions stay built; the report says why the merge failed
         logger.error("merge failed: %s", exc)
         return {"error": error_text(exc, target)}

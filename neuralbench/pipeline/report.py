@@ -18,17 +18,13 @@ from typing import Any
 
 from neuralbench import __version__, export
 from neuralbench.errors import NeuralbenchError
+from neuralbench.layout import BuildLayout, SessionKey, partial_path
 from neuralbench.session import SessionRef
 
-__all__ = ["REPORT", "BuildReport", "ComponentEntry", "SessionEntry", "error_text", "os_reason", "write_json"]
-
-REPORT = "report.json"
+__all__ = ["BuildReport", "ComponentEntry", "SessionEntry", "error_text", "os_reason", "write_json"]
 
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT})
 """Errors of the output side (full disk, file size limit, read-only): the report says so."""
-
-Key = tuple[str, str, str]
-"""``(component, subject, session)``."""
 
 
 @dataclass(frozen=True)
@@ -91,22 +87,22 @@ class BuildReport:
     """What a build did so far: sessions in build order, components, the corpus."""
 
     def __init__(self) -> None:
-        self.sessions: dict[Key, SessionEntry] = {}
-        self.started: dict[Key, float] = {}
+        self.sessions: dict[SessionKey, SessionEntry] = {}
+        self.started: dict[SessionKey, float] = {}
         self.components: dict[str, ComponentEntry] = {}
         self.corpus: dict[str, Any] = {}
 
     def add_component(self, name: str) -> None:
         self.components[name] = ComponentEntry()
 
-    def start(self, ref: SessionRef) -> Key:
-        key = (ref.component, ref.subject_id, ref.session_id)
+    def start(self, ref: SessionRef) -> SessionKey:
+        key = ref.key
         self.sessions[key] = SessionEntry.of(ref)
         self.started[key] = time.perf_counter()
         return key
 
     def finish(
-        self, key: Key, status: str, attrs: Mapping[str, Any] | None = None, error: str | None = None
+        self, key: SessionKey, status: str, attrs: Mapping[str, Any] | None = None, error: str | None = None
     ) -> SessionEntry:
         """Record a session's outcome; returns the new entry (the progress event carries it)."""
         seconds = time.perf_counter() - self.started[key]
@@ -119,9 +115,9 @@ class BuildReport:
     def component_update(self, name: str, **fields: Any) -> None:
         self.components[name] = dataclasses.replace(self.components[name], **fields)
 
-    def ok_sessions(self, name: str) -> list[tuple[str, str]]:
-        """``(subject, session)`` of the component's sessions that were not failed, in build order."""
-        return [(k[1], k[2]) for k, e in self.sessions.items() if k[0] == name and e.status != "failed"]
+    def ok_sessions(self, name: str) -> list[SessionKey]:
+        """The component's sessions that were not failed, in build order."""
+        return [k for k, e in self.sessions.items() if k.component == name and e.status != "failed"]
 
     def to_dict(self, **extra: Any) -> dict[str, Any]:
         out = {
@@ -154,7 +150,7 @@ def carry_forward(report: dict[str, Any], out_dir: Path, names: list[str]) -> No
     must list their sessions too (a build ``--only a`` then ``--only b``).
     """
     try:
-        old = json.loads((out_dir / REPORT).read_text())
+        old = json.loads(BuildLayout.of(out_dir).report.read_text())
     except (OSError, json.JSONDecodeError):
         return
     keep = [
@@ -189,6 +185,6 @@ def os_reason(exc: OSError) -> str:
 
 def write_json(path: Path, data: Any) -> None:
     """Write whole or not at all: a partial name, then a rename."""
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = partial_path(path)
     tmp.write_text(json.dumps(data, indent=1, default=str))
     os.replace(tmp, path)

@@ -8,6 +8,7 @@ import pytest
 
 from neuralbench import store
 from neuralbench.catalog import get_recipe
+from neuralbench.layout import BuildLayout
 from neuralbench.pipeline.chain import Build, component_chain, session_chain
 from neuralbench.pipeline.driver import Driver
 from neuralbench.pipeline.report import BuildReport
@@ -29,7 +30,7 @@ def h2(tmp_path):
 
 def _build(raw, out) -> Build:
     out.mkdir(exist_ok=True)
-    return Build(raw, out, BuildReport(), StageTracker(None))
+    return Build(raw, BuildLayout(out), BuildReport(), StageTracker(None))
 
 
 def _statuses(build: Build) -> list[str]:

@@ -43,7 +43,7 @@ def test_a_report_records_sessions_and_components_in_build_order(tmp_path):
     final = report.final(tmp_path, ["h2"])
     assert [s["status"] for s in final["sessions"]] == ["built", "failed"]
     assert final["components"] == {"h2": {"sessions": 1, "error": None, "rows": 2, "tokens": 960}}
-    assert report.ok_sessions("h2") == [("T5", "1")]
+    assert report.ok_sessions("h2") == [("h2", "T5", "1")]
     assert final["corpus"] == {"rows": 2} and final["ok"] is False  # a failed session
     report.finish(other, "skipped")
     assert report.final(tmp_path, ["h2"])["ok"] is True
