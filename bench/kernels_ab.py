@@ -52,9 +52,10 @@ def compare(other, spikes: int, rounds: int) -> dict:
     for name, case in cases.items():
         assert np.array_equal(case(binning), case(other))
         new, old = [], []
-        for _ in range(rounds):
-            new.append(_cpu(case, binning))
-            old.append(_cpu(case, other))
+        for i in range(rounds):  # each goes first in every other round
+            first, second = (new, binning), (old, other)
+            for times_s, module in (first, second) if i % 2 else (second, first):
+                times_s.append(_cpu(case, module))
         out[name] = {
             "new_cpu_s": float(np.median(new)),
             "old_cpu_s": float(np.median(old)),
