@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from neuralbench.segments import MAX_TOKENS, segment_bounds, segment_ids
+from neuralbench.segments import MAX_TOKENS, merge_blocks, segment_bounds, segment_ids
 
 
 def test_exactly_the_limit_is_one_segment():
@@ -54,3 +54,15 @@ def test_ids():
 def test_empty_trailing_segment_with_few_units_is_dropped():
     # 2 units x 4 bins, L=3: k=3, s=2 -> the third segment would be empty
     assert segment_bounds(2, 4, max_tokens=3) == [(0, 2), (2, 4)]
+
+
+@pytest.mark.parametrize("limit", [1, 7, 8, 15, 16, 40, math.inf])
+def test_blocks_are_whole_segments_within_the_limit(limit):
+    bounds = segment_bounds(2, 10, max_tokens=8)  # [(0, 4), (4, 8), (8, 10)]
+    blocks = merge_blocks(bounds, 2, limit)
+    edges = {a for a, _ in bounds} | {10}
+    assert blocks[0][0] == 0 and blocks[-1][1] == 10
+    assert all(a == b for (_, a), (b, _) in zip(blocks, blocks[1:], strict=False))  # no gap, no overlap
+    assert {a for a, _ in blocks} <= edges  # a block never starts inside a segment
+    assert all(2 * (b - a) <= limit for a, b in blocks if (a, b) not in bounds)  # joined ones fit
+    assert merge_blocks(bounds, 2, math.inf) == [(0, 10)] and merge_blocks(bounds, 2, 1) == bounds
