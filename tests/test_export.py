@@ -191,12 +191,3 @@ def test_rows_of_another_build_of_the_session_are_not_used(tmp_path):
     assert np.array_equal(got, new)  # the segments rejoin the new session, not the old one
     export.assemble_component(tmp_path, "kim", [("sub-1", "ses-a")])
     assert not stale.exists()  # left-over rows are pruned with the staging folders
-
-
-@pytest.mark.parametrize("shape", [(4, 50), (9, 3), (1, 0), (100, 1000)])
-@pytest.mark.parametrize("ids", [("sub-1", "ses-a", "segment_0", "kim"), ("", "séance", "segment_12", "h2")])
-def test_row_nbytes_is_the_tables(shape, ids):
-    from neuralbench.schema import segment_table
-    from neuralbench.segment_rows import row_nbytes
-
-    assert row_nbytes(*shape, ids) == segment_table(np.zeros(shape, np.uint8), *ids).nbytes

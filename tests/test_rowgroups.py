@@ -5,7 +5,7 @@ import pytest
 
 from neuralbench._thrift import decode_struct, encode_struct
 from neuralbench.rowgroups import copy_row_groups, read_footer
-from neuralbench.schema import segment_table
+from neuralbench.schema import SCHEMA, segment_table
 from neuralbench.shards import open_parquet
 
 
@@ -80,3 +80,22 @@ def test_a_missing_row_group_is_named(tmp_path):
     _file(tmp_path / "a.parquet", 2, 0)
     with pytest.raises(ValueError, match="a.parquet: no row group 5"):
         copy_row_groups([(tmp_path / "a.parquet", 5)], tmp_path / "o.parquet")
+
+
+def test_row_groups_of_files_encoded_otherwise_join_into_one_readable_file(tmp_path):
+    """A shard may join rows encoded before the counts were delta-packed (dictionary) with new ones."""
+    from datasets import load_dataset
+
+    a = _file(tmp_path / "new.parquet", 2, 5)
+    old = _file(tmp_path / "x.parquet", 2, 6)
+    with pq.ParquetWriter(tmp_path / "old.parquet", SCHEMA, compression="zstd") as writer:
+        for t in old:
+            writer.write_table(t, row_group_size=1)
+    leaf = pq.ParquetFile(tmp_path / "old.parquet").metadata.row_group(0).column(0)
+    assert "RLE_DICTIONARY" in leaf.encodings
+    (tmp_path / "data").mkdir()
+    picks = [(tmp_path / "new.parquet", 0), (tmp_path / "old.parquet", 1), (tmp_path / "new.parquet", 1)]
+    copy_row_groups(picks, tmp_path / "data" / "train-00000-of-00001.parquet")
+    want = pa.concat_tables([a[0], old[1], a[1]])
+    assert pq.read_table(tmp_path / "data" / "train-00000-of-00001.parquet").equals(want)
+    assert load_dataset(str(tmp_path / "data"), split="train").to_list() == want.to_pylist()
