@@ -99,7 +99,7 @@ WRITER_OPTIONS = {
 }
 """How every row is encoded (``bench/encoding.py``, bench/README.md).
 
-The counts are delta-packed, not dictionary-encoded: 1.2-1.5x less CPU per row and
+The counts are delta-packed, not dictionary-encoded: 1.2-2x less CPU per row and
 ~80 MB less memory per 10 M tokens (no dictionary hashing nor indices), for files
 18 % (sparse units) to 48 % (dense multi-unit rasters) larger than dictionary +
 zstd, which decode as fast or faster. DELTA_BINARY_PACKED is read by every parquet
