@@ -13,12 +13,10 @@ Run: ``python bench/codecs.py [--repeats 7] [--work DIR]``.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -26,7 +24,7 @@ sys.path[:0] = [str(HERE.parent)]
 
 import numpy as np  # noqa: E402
 import zarr  # noqa: E402
-from encoding import counts  # noqa: E402
+from encoding import bench_args, counts, cpu_seconds  # noqa: E402
 from zarr.codecs import BloscCodec, ZstdCodec  # noqa: E402
 
 NOW = "blosc zstd 1 bitshuffle"
@@ -51,12 +49,6 @@ def _array(path: Path, c: np.ndarray, codec) -> zarr.Array:
     )  # fmt: skip
 
 
-def _cpu(func) -> float:
-    t0 = time.process_time()
-    func()
-    return time.process_time() - t0
-
-
 def _bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and f.name != "zarr.json")
 
@@ -72,8 +64,8 @@ def measure(kind: str, repeats: int, work: Path) -> dict[str, dict[str, float]]:
     read: dict[str, list[float]] = {n: [] for n in CANDIDATES}
     for _ in range(repeats):
         for name, arr in arrays.items():
-            write[name].append(_cpu(lambda a=arr: a.__setitem__(slice(None), c)))
-            read[name].append(_cpu(lambda a=arr: a[:]))
+            write[name].append(cpu_seconds(lambda a=arr: a.__setitem__(slice(None), c)))
+            read[name].append(cpu_seconds(lambda a=arr: a[:]))
     out = {}
     for name, arr in arrays.items():
         if not np.array_equal(zarr.open_array(arr.store_path.store.root)[:], c):
@@ -87,10 +79,7 @@ def measure(kind: str, repeats: int, work: Path) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--work", type=Path, default=None)
-    args = ap.parse_args()
+    args = bench_args(__doc__, repeats=7).parse_args()
     work = Path(tempfile.mkdtemp(dir=args.work))
     try:
         for kind in ("sparse", "mua"):

@@ -98,10 +98,19 @@ def decode(path: Path) -> pa.Table:
     return pq.read_table(path)
 
 
-def _cpu(func) -> float:
+def cpu_seconds(func) -> float:
+    """Process CPU time (all threads, not wall) of ``func()``."""
     t0 = time.process_time()
     func()
     return time.process_time() - t0
+
+
+def bench_args(doc: str, repeats: int) -> argparse.ArgumentParser:
+    """The options every per-row script here takes: ``--repeats`` and ``--work``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=repeats)
+    ap.add_argument("--work", type=Path, default=None, help="folder for the temporary files")
+    return ap
 
 
 def _child(name: str, kind: str, work: Path) -> None:
@@ -130,8 +139,8 @@ def measure(kind: str, repeats: int, work: Path, only: list[str]) -> dict[str, d
     dec: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(repeats):
         for name in names:
-            enc[name].append(_cpu(lambda n=name: encode(c, paths[n], CANDIDATES[n])))
-            dec[name].append(_cpu(lambda n=name: decode(paths[n])))
+            enc[name].append(cpu_seconds(lambda n=name: encode(c, paths[n], CANDIDATES[n])))
+            dec[name].append(cpu_seconds(lambda n=name: decode(paths[n])))
     out = {}
     for name in names:
         if not decode(paths[name]).column("spike_counts").equals(want):
@@ -146,9 +155,7 @@ def measure(kind: str, repeats: int, work: Path, only: list[str]) -> dict[str, d
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--work", type=Path, default=None)
+    ap = bench_args(__doc__, repeats=5)
     ap.add_argument("--only", nargs="*", default=[], help="candidates whose name contains one of these")
     ap.add_argument("--child", nargs=2, metavar=("CANDIDATE", "KIND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
