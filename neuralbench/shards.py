@@ -90,22 +90,15 @@ def shard_name(split: str, i: int, n: int) -> str:
 LEAF = "spike_counts.list.element.list.element"
 """The parquet column of the counts (INT32, logical uint8) in the corpus schema."""
 
-WRITER_OPTIONS = {
-    "compression": "zstd",
-    "compression_level": 3,
-    "use_dictionary": list(ID_COLUMNS),
-    "column_encoding": {LEAF: "DELTA_BINARY_PACKED"},
-    "write_statistics": list(ID_COLUMNS),
-}
-"""How every row is encoded (``bench/encoding.py``, bench/README.md).
+WRITER_OPTIONS = {"compression": "zstd", "write_statistics": list(ID_COLUMNS)}
+"""How every row is encoded: dictionary + zstd (level 1), no min/max statistics for the counts.
 
-The counts are delta-packed, not dictionary-encoded: 1.2-2x less CPU per row and
-~80 MB less memory per 10 M tokens (no dictionary hashing nor indices), for files
-18 % (sparse units) to 48 % (dense multi-unit rasters) larger than dictionary +
-zstd, which decode as fast or faster. DELTA_BINARY_PACKED is read by every parquet
-reader (BYTE_STREAM_SPLIT of integers, as fast, needs pyarrow >= 16). No min/max
-statistics for the counts: they cost a third of the write time and say nothing (0
-and 255 in every row group); the ids keep theirs.
+The statistics would cost a third of the write time and say nothing (0 and 255 in
+every row group); the ids keep theirs. The dictionary is the costly part of the
+encode, but every cheaper option (``bench/encoding.py``: delta-packed counts
+1.5-1.9x less CPU and ~80 MB less memory per 10 M tokens) gives files 19-57 %
+larger that decode no faster; the files are downloaded and read far more often
+than written, so the smaller ones are kept (bench/README.md).
 """
 
 

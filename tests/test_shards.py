@@ -81,7 +81,7 @@ def test_open_parquet_settings_are_those_of_every_shard(tmp_path):
     group = pf.metadata.row_group(0)
     leaf = group.column(0)
     assert leaf.path_in_schema == LEAF and leaf.compression == "ZSTD"
-    assert "DELTA_BINARY_PACKED" in leaf.encodings and not leaf.has_dictionary_page
+    assert "RLE_DICTIONARY" in leaf.encodings and leaf.has_dictionary_page
     assert not leaf.is_stats_set  # 0 and 255 in every row group: no statistics
     for i, name in enumerate(ID_COLUMNS, start=1):
         assert group.column(i).path_in_schema == name and group.column(i).is_stats_set
