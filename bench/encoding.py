@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -163,18 +164,22 @@ def main() -> None:
         _child(*args.child, args.work)
         return
     work = Path(tempfile.mkdtemp(dir=args.work))
-    for kind in ("sparse", "mua"):
-        res = measure(kind, args.repeats, work, args.only)
-        now = res[NOW]
-        print(f"\n{kind}: 10 M tokens, median CPU of {args.repeats}")
-        print("| options | encode CPU s | x now | file MB | decode CPU s | encode pool peak MB |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, r in res.items():
-            shown = f"**{name} (chosen)**" if CANDIDATES[name] == WRITER_OPTIONS else name
-            print(
-                f"| {shown} | {r['encode']:.3f} | {now['encode'] / r['encode']:.2f} | {r['mb']:.2f} "
-                f"| {r['decode']:.3f} | {r['pool_mb']:.0f} |"
-            )
+    try:
+        for kind in ("sparse", "mua"):
+            res = measure(kind, args.repeats, work, args.only)
+            now = res[NOW]
+            print(f"\n{kind}: 10 M tokens, median CPU of {args.repeats}")
+            print("| options | encode CPU s | x now | file MB | decode CPU s | encode pool peak MB |")
+            print("|---|---:|---:|---:|---:|---:|")
+            for name, r in res.items():
+                shown = f"**{name} (chosen)**" if CANDIDATES[name] == WRITER_OPTIONS else name
+                print(
+                    f"| {shown} | {r['encode']:.3f} | {now['encode'] / r['encode']:.2f} | {r['mb']:.2f} "
+                    f"| {r['decode']:.3f} | {r['pool_mb']:.0f} |"
+                )
+
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
