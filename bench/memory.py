@@ -16,6 +16,7 @@ Tasks (inputs are the trees of ``bench/run.py`` / ``bench/scaling.py``):
 - ``units``: block 0 of a neupane-ppc units table and its ``write_block``
   (``--blocks all``: every block in a row, to see whether the peak grows with
   the session); ``units-open``: that table's ``open_session`` (the scan).
+  ``--variant olddict``: the rows encoded as before the counts were delta-packed.
 - ``parquet-write`` / ``parquet-read``: one 10 M-token segment row written with
   the shard writer's options, or read back with ``read_row_group`` (variants by
   ``--variant``).
@@ -91,9 +92,13 @@ def _segment(units: int = 100, bins: int = 100_000):
 
 
 def _writer_kwargs(variant: str) -> dict:
+    """The shard writer's options; ``olddict``: those before the counts were delta-packed."""
     from neuralbench.schema import ID_COLUMNS
+    from neuralbench.shards import WRITER_OPTIONS
 
-    kw = {"compression": "zstd", "write_statistics": list(ID_COLUMNS)}
+    kw = dict(WRITER_OPTIONS)
+    if "olddict" in variant:
+        kw = {"compression": "zstd", "write_statistics": list(ID_COLUMNS)}
     if "nodict" in variant:
         kw["use_dictionary"] = list(ID_COLUMNS)
     if "v2" in variant:
@@ -146,6 +151,10 @@ def _task(args: argparse.Namespace, work: Path):
             assert pf.read_row_group(0).slice(0, 1).num_rows == 1
 
         return {"parquet-write": write, "parquet-read": read}[args.task], extra
+    if args.task in ("dense", "units"):
+        from neuralbench import shards
+
+        shards.WRITER_OPTIONS = _writer_kwargs(args.variant)  # what SegmentRows' open_parquet uses
     if args.task == "dense":
         import xarray as xr
 

@@ -17,7 +17,16 @@ import pyarrow.parquet as pq
 
 from neuralbench.schema import ID_COLUMNS, SCHEMA
 
-__all__ = ["DEFAULT_SHARD_BYTES", "ShardWriter", "open_parquet", "parquet_rows", "plan_shards", "shard_name"]
+__all__ = [
+    "DEFAULT_SHARD_BYTES",
+    "LEAF",
+    "WRITER_OPTIONS",
+    "ShardWriter",
+    "open_parquet",
+    "parquet_rows",
+    "plan_shards",
+    "shard_name",
+]
 
 DEFAULT_SHARD_BYTES = 500 << 20
 
@@ -78,13 +87,24 @@ def shard_name(split: str, i: int, n: int) -> str:
     return f"{split}-{i:05d}-of-{n:05d}.parquet"
 
 
-def open_parquet(path: str | os.PathLike[str]) -> pq.ParquetWriter:
-    """A writer of the corpus schema, with the settings every shard shares (same bytes everywhere).
+LEAF = "spike_counts.list.element.list.element"
+"""The parquet column of the counts (INT32, logical uint8) in the corpus schema."""
 
-    No min/max statistics for spike_counts: they cost a third of the write time and
-    say nothing (0 and 255 in every row group); the id columns keep theirs.
-    """
-    return pq.ParquetWriter(path, SCHEMA, compression="zstd", write_statistics=list(ID_COLUMNS))
+WRITER_OPTIONS = {"compression": "zstd", "write_statistics": list(ID_COLUMNS)}
+"""How every row is encoded: dictionary + zstd (level 1), no min/max statistics for the counts.
+
+The statistics would cost a third of the write time and say nothing (0 and 255 in
+every row group); the ids keep theirs. The dictionary is the costly part of the
+encode, but every cheaper option (``bench/encoding.py``: delta-packed counts
+1.5-1.9x less CPU and ~80 MB less memory per 10 M tokens) gives files 19-57 %
+larger that decode no faster; the files are downloaded and read far more often
+than written, so the smaller ones are kept (bench/README.md).
+"""
+
+
+def open_parquet(path: str | os.PathLike[str]) -> pq.ParquetWriter:
+    """A writer of the corpus schema, with the settings every shard shares (same bytes everywhere)."""
+    return pq.ParquetWriter(path, SCHEMA, **WRITER_OPTIONS)
 
 
 def plan_shards(sizes: Sequence[int], max_shard_bytes: int) -> list[list[int]]:

@@ -206,15 +206,6 @@ def test_rows_of_another_build_of_the_session_are_not_used(tmp_path):
     assert not stale.exists()  # left-over rows are pruned with the staging folders
 
 
-@pytest.mark.parametrize("shape", [(4, 50), (9, 3), (1, 0), (100, 1000)])
-@pytest.mark.parametrize("ids", [("sub-1", "ses-a", "segment_0", "kim"), ("", "séance", "segment_12", "h2")])
-def test_row_nbytes_is_the_tables(shape, ids):
-    from neuralbench.schema import segment_table
-    from neuralbench.segment_rows import row_nbytes
-
-    assert row_nbytes(*shape, ids) == segment_table(np.zeros(shape, np.uint8), *ids).nbytes
-
-
 def test_assemble_refuses_a_session_of_another_component(stored):
     out, sessions = stored
     with pytest.raises(ValueError, match=r"kim: sessions of another component .*h2/sub-1/ses-a"):

@@ -147,24 +147,6 @@ def test_planned_shards_are_bounded(tmp_path):
     assert not (tmp_path / ".c.partial").exists()
 
 
-@pytest.mark.parametrize(
-    "sizes,limit,want",
-    [
-        ([], 10, [[]]),
-        ([5] * 12, 25, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]),  # 60 bytes: 3 shards of 20
-        ([30, 1, 1], 10, [[0], [1, 2]]),  # a huge row: its empty shards are dropped
-        ([3, 3], 100, [[0, 1]]),
-    ],
-)
-def test_plan_shards_balanced_and_bounded(sizes, limit, want):
-    from neuralbench.shards import plan_shards
-
-    got = plan_shards(sizes, limit)
-    assert got == want
-    assert [i for s in got for i in s] == list(range(len(sizes)))
-    assert all(sum(sizes[i] for i in s[:-1]) < limit for s in got)
-
-
 def _decoded(folder):
     return {
         split: [pq.read_table(p) for p in sorted((folder / "data").glob(f"{split}-*.parquet"))]

@@ -5,8 +5,8 @@ import pytest
 
 from neuralbench._thrift import decode_struct, encode_struct
 from neuralbench.rowgroups import copy_row_groups, read_footer
-from neuralbench.schema import segment_table
-from neuralbench.shards import open_parquet
+from neuralbench.schema import SCHEMA, segment_table
+from neuralbench.shards import LEAF, open_parquet
 
 
 def _file(path, n_rows, seed, rows_per_group=1):
@@ -80,3 +80,27 @@ def test_a_missing_row_group_is_named(tmp_path):
     _file(tmp_path / "a.parquet", 2, 0)
     with pytest.raises(ValueError, match="a.parquet: no row group 5"):
         copy_row_groups([(tmp_path / "a.parquet", 5)], tmp_path / "o.parquet")
+
+
+def test_row_groups_of_files_encoded_otherwise_join_into_one_readable_file(tmp_path):
+    """Rows written with other encoder options (delta-packed counts) join dictionary-encoded ones."""
+    from datasets import load_dataset
+
+    a = _file(tmp_path / "dict.parquet", 2, 5)
+    other = _file(tmp_path / "x.parquet", 2, 6)
+    options = {
+        "compression": "zstd",
+        "use_dictionary": ["subject_id"],
+        "column_encoding": {LEAF: "DELTA_BINARY_PACKED"},
+    }
+    with pq.ParquetWriter(tmp_path / "delta.parquet", SCHEMA, **options) as writer:
+        for t in other:
+            writer.write_table(t, row_group_size=1)
+    leaf = pq.ParquetFile(tmp_path / "delta.parquet").metadata.row_group(0).column(0)
+    assert "DELTA_BINARY_PACKED" in leaf.encodings and not leaf.has_dictionary_page
+    (tmp_path / "data").mkdir()
+    picks = [(tmp_path / "dict.parquet", 0), (tmp_path / "delta.parquet", 1), (tmp_path / "dict.parquet", 1)]
+    copy_row_groups(picks, tmp_path / "data" / "train-00000-of-00001.parquet")
+    want = pa.concat_tables([a[0], other[1], a[1]])
+    assert pq.read_table(tmp_path / "data" / "train-00000-of-00001.parquet").equals(want)
+    assert load_dataset(str(tmp_path / "data"), split="train").to_list() == want.to_pylist()
