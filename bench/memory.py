@@ -78,7 +78,7 @@ def _warm() -> None:
     import neuralbench.merge  # noqa: F401
     import neuralbench.readers  # noqa: F401
     import neuralbench.session  # noqa: F401
-    from neuralbench.workers import set_malloc_thresholds
+    from neuralbench.pipeline.workers import set_malloc_thresholds
 
     set_malloc_thresholds()  # as build_all sets them in its workers
 

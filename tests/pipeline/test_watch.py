@@ -1,4 +1,4 @@
-"""Bounded waits for workers (neuralbench.watch) and what the build command does on a signal.
+"""Bounded waits for workers (neuralbench.pipeline.watch) and what the build command does on a signal.
 
 Real clusters and real processes: a LocalCluster with no worker, a `dask scheduler` whose
 `dask worker` processes are killed mid-build, and `neuralbench build` subprocesses that get
@@ -20,10 +20,10 @@ import pytest
 from distributed import Client, LocalCluster
 
 from neuralbench import store
+from neuralbench.pipeline.watch import NoWorkersError, wait_for_workers, watch_workers
 from neuralbench.synth import Scale, write_raw_tree
-from neuralbench.watch import NoWorkersError, wait_for_workers, watch_workers
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 WAIT_S = 300
 

@@ -37,13 +37,13 @@ from neuralbench import __version__, export, merge, store
 from neuralbench.catalog import MERGE_ORDER, RECIPES, Recipe, get_recipe
 from neuralbench.cluster import make_client, release
 from neuralbench.errors import NeuralbenchError, SourceError
+from neuralbench.pipeline.watch import wait_for_workers, watch_workers
+from neuralbench.pipeline.workers import MallocThresholds
 from neuralbench.progress import Progress, Stage, StageTracker
 from neuralbench.readers import get_reader
 from neuralbench.session import SessionRef, find_sessions, open_session
 from neuralbench.shards import DEFAULT_SHARD_BYTES
 from neuralbench.sources.local import list_files
-from neuralbench.watch import wait_for_workers, watch_workers
-from neuralbench.workers import MallocThresholds
 
 __all__ = ["REPORT", "build_all", "resolve_components"]
 
@@ -96,7 +96,7 @@ def build_all(
         With ``only=None`` that means all 23 components.
     worker_timeout
         Seconds the build may go with no worker (none yet, or all lost) before it stops
-        with :class:`neuralbench.watch.NoWorkersError`; default the cluster's
+        with :class:`neuralbench.pipeline.watch.NoWorkersError`; default the cluster's
         ``worker-timeout`` (:func:`neuralbench.cluster.worker_timeout`).
 
     Returns

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from neuralbench.workers import MALLOC_THRESHOLD, MallocThresholds, set_malloc_thresholds
+from neuralbench.pipeline.workers import MALLOC_THRESHOLD, MallocThresholds, set_malloc_thresholds
 
 glibc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
 
