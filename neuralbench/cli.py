@@ -346,12 +346,16 @@ def download(raw: Path, only, workers, scheduler, max_concurrent: int, verify_ex
     archive files are checked against their published digests. Base URLs come
     from NEURALBENCH_DANDI_API_URL, NEURALBENCH_ZENODO_URL, ... (see the README).
     """
+    from functools import partial
+
+    from neuralbench.pipeline.driver import map_bounded
     from neuralbench.sources import FetchOptions, download_recipes
 
     options = FetchOptions(max_concurrent=max_concurrent, verify_existing=verify_existing)
     client = _client(workers, scheduler) if (workers or scheduler) else None
+    map_jobs = None if client is None else partial(map_bounded, client)
     try:
-        report = download_recipes(raw, _names(only), client=client, options=options)
+        report = download_recipes(raw, _names(only), map_jobs=map_jobs, options=options)
     except NeuralbenchError as exc:
         raise _Usage(str(exc)) from exc
     finally:
