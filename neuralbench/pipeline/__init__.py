@@ -161,9 +161,12 @@ def _write_stopped_report(build: _Build, out_dir: Path, names: list[str], exc: B
 
 def _download(client: Client, raw_root: Path, names: list[str]) -> dict[str, str]:
     """The download stage on the build's client; the error text of each component that failed."""
+    from functools import partial
+
+    from neuralbench.pipeline.driver import map_bounded
     from neuralbench.sources import download_recipes
 
-    fetched = download_recipes(raw_root, names, client=client)
+    fetched = download_recipes(raw_root, names, map_jobs=partial(map_bounded, client))
     return {name: f"download failed: {exc}" for name, exc in fetched.errors.items()}
 
 
