@@ -106,7 +106,7 @@ def download_archive(
             f"the recipe lists no files of {src.kind} record {src.record}; "
             f"download them from {src.url} into this folder",
         )
-    jobs, unpacked = _plan(src, root, keep_archives, base)
+    jobs, unpacked = _fetch_jobs(src, root, keep_archives, base)
     fetched, errors = fetch_all(jobs, map_jobs=map_jobs, options=options)
     out = {path.name: path for path in fetched}
     errors += _unpack_fetched(src, root, out, unpacked, keep_archives)
@@ -114,7 +114,7 @@ def download_archive(
     return [p for f in src.files for p in (out.get(f.name), unpacked.get(f.name)) if p]
 
 
-def _plan(
+def _fetch_jobs(
     src: Archive, root: Path, keep_archives: bool, base: str | None
 ) -> tuple[list[FetchJob], dict[str, Path]]:
     """The files to fetch, and the folders already unpacked (by archive file name).
