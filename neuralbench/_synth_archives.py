@@ -9,24 +9,17 @@ reversed) with a ``MATLAB_class`` attribute, and cells as object references into
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from neuralbench.synth import Scale
+from neuralbench._synth_common import Scale, hidden_partial
 
-__all__ = ["lanzarini", "makin", "papale", "rajalingham", "wojcik", "write_mat73"]
+__all__ = ["lanzarini", "makin", "papale", "rajalingham", "wojcik", "write_mat5", "write_mat73"]
 
 _MAT73_HEADER = (
     "MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Wed Jan  1 00:00:00 2020 HDF5 schema 1.00 ."
 )
 _CLASS = {"f8": "double", "f4": "single", "u1": "uint8", "i8": "int64", "u8": "uint64"}
-
-
-def _partial(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.partial{path.suffix}")  # hidden until complete
 
 
 def write_mat73(path: Path, arrays: dict[str, np.ndarray], cells: dict | None = None) -> Path:
@@ -37,7 +30,7 @@ def write_mat73(path: Path, arrays: dict[str, np.ndarray], cells: dict | None = 
     """
     import h5py
 
-    tmp = _partial(path)
+    tmp = hidden_partial(path)
     with h5py.File(tmp, "w", userblock_size=512) as f:
         for name, value in arrays.items():
             value = np.asarray(value)
@@ -68,11 +61,15 @@ def write_mat73(path: Path, arrays: dict[str, np.ndarray], cells: dict | None = 
     return path
 
 
-def _savemat(path: Path, content: dict) -> Path:
-    """scipy's ``savemat``, its header's creation time replaced: same seed, same bytes."""
+def write_mat5(path: Path, content: dict) -> Path:
+    """Write a MAT v5 file with scipy's ``savemat``, its header's creation time replaced.
+
+    scipy stamps the time into the 116-byte header text: without the
+    replacement, the same seed would give other bytes a second later.
+    """
     from scipy.io import savemat
 
-    tmp = _partial(path)
+    tmp = hidden_partial(path)
     savemat(tmp, content)
     with open(tmp, "r+b") as fh:  # the 116-byte text at the start of a MAT v5 file
         fh.write(b"MATLAB 5.0 MAT-file, written by neuralbench.synth".ljust(116, b" "))
@@ -112,7 +109,7 @@ def wojcik(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
         rates[:, 1, :] = 0.0  # a silent unit: ceil(0) stays 0
         rates[0, 0, :20] = 20_000.0  # a bin whose count (400) saturates
         path = root / subject / f"{subject}_session{k + 1}.npy"
-        tmp = _partial(path)
+        tmp = hidden_partial(path)
         with open(tmp, "wb") as fh:
             np.save(fh, rates)
         tmp.replace(path)
@@ -152,7 +149,7 @@ def lanzarini(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
         content["Spk_001a_sh"] = np.append([-0.5, -0.01], content["Spk_001a_sh"]).reshape(1, -1)
         content["Spk_003b_sh"] = rng.uniform(0, scale.seconds, (1, 50))  # unit b: not read
         del content["Spk_004a_sh"]  # a missing channel
-        out.append(_savemat(root / subject / f"{subject}_session{k + 1}.mat", content))
+        out.append(write_mat5(root / subject / f"{subject}_session{k + 1}.mat", content))
     return out
 
 
@@ -167,5 +164,5 @@ def rajalingham(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path
         resp[0, 0, 1] = -0.2  # negative: 0, not a wrapped value
         struct = {"responses": resp, "cond_ids": np.arange(n_cond, dtype=np.float64)}
         path = root / f"{monkey}_hand_dmfc_dataset_50ms.mat"
-        out.append(_savemat(path, {"neural_responses_reliable": struct, "t_ms": np.arange(n_bins) * 50.0}))
+        out.append(write_mat5(path, {"neural_responses_reliable": struct, "t_ms": np.arange(n_bins) * 50.0}))
     return out

@@ -2,7 +2,9 @@
 
 Files are real: NWB written with pynwb, MAT with scipy (v5) or h5py (v7.3), laid out
 as each source's own download tool leaves them (``RAW/<component>/...``). The same
-seed gives the same spike trains.
+seed gives the same spike trains. The NWB layouts are here, the MAT / NPY ones in
+:mod:`neuralbench._synth_archives`; :class:`Scale` lives in
+:mod:`neuralbench._synth_common`, which both import.
 """
 
 from __future__ import annotations
@@ -10,33 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from neuralbench import _synth_archives as _archives
+from neuralbench._synth_common import Scale, hidden_partial
 
 __all__ = ["LAYOUTS", "Scale", "new_nwbfile", "write_raw_tree"]
 
 logger = logging.getLogger(__name__)
 
 _START = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
-
-
-@dataclass(frozen=True)
-class Scale:
-    """Sizes of a synthetic tree: ``demo`` is seconds to build; benchmarks scale it up."""
-
-    seconds: float = 120.0  # length of an ordinary session
-    long_seconds: float = 5_200.0  # one session per units layout long enough to split
-    units: int = 24
-    rate_hz: float = 8.0
-    sessions: int = 2
-
-    @classmethod
-    def tiny(cls) -> Scale:
-        return cls(seconds=20.0, long_seconds=60.0, units=6, sessions=2)
 
 
 def _spike_trains(rng: np.random.Generator, n_units: int, seconds: float, rate: float) -> list:
@@ -90,8 +77,7 @@ def _species(path: Path) -> str:
 def _write_nwb(path: Path, nwbfile) -> Path:
     from pynwb import NWBHDF5IO
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial.nwb")  # hidden: never listed as a session
+    tmp = hidden_partial(path)
     with NWBHDF5IO(str(tmp), "w") as io:
         io.write(nwbfile)
     tmp.replace(path)
@@ -220,8 +206,7 @@ def _willett(root: Path, rng: np.random.Generator, scale: Scale) -> list[Path]:
         # uint8 as in the real files: the published build cast nothing and its merge took uint8
         tx1 = rng.poisson(scale.rate_hz * 0.02, (n_bins, 256)).astype(np.uint8)
         path = root / folder / f"{stem}.mat"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        out.append(_archives._savemat(path, {"tx1": tx1, "blockNum": np.ones((n_bins, 1))}))
+        out.append(_archives.write_mat5(path, {"tx1": tx1, "blockNum": np.ones((n_bins, 1))}))
     return out
 
 

@@ -2,7 +2,7 @@
 
 from neuralbench.sources.dandi import DandiAsset, asset_urls, download_dandi, list_assets
 from neuralbench.sources.download import DownloadReport, download, download_recipes
-from neuralbench.sources.fetch import FetchOptions, base_url, fetch_file
+from neuralbench.sources.fetch import FetchOptions, MapJobs, base_url, fetch_file
 from neuralbench.sources.http import download_archive, resolve_url, unpack_archive
 from neuralbench.sources.local import list_files, sha256_file
 
@@ -10,6 +10,7 @@ __all__ = [
     "DandiAsset",
     "DownloadReport",
     "FetchOptions",
+    "MapJobs",
     "asset_urls",
     "base_url",
     "download",

@@ -29,6 +29,7 @@ from neuralbench.errors import NeuralbenchError, RecipeError, SourceError
 from neuralbench.sources.fetch import (
     FetchJob,
     FetchOptions,
+    MapJobs,
     base_url,
     fetch_all,
     raise_failures,
@@ -128,7 +129,7 @@ def download_dandi(
     recipe: Recipe,
     raw_root: str | os.PathLike[str],
     *,
-    client: Any = None,
+    map_jobs: MapJobs | None = None,
     options: FetchOptions | None = None,
     only_selected: bool = True,
     api_url: str | None = None,
@@ -144,9 +145,9 @@ def download_dandi(
         A recipe with a :class:`~neuralbench.catalog.Dandi` source.
     raw_root
         The raw data root.
-    client, options
-        A ``distributed.Client`` to fetch on (``None``: serially here), and
-        :class:`~neuralbench.sources.fetch.FetchOptions`.
+    map_jobs, options
+        How to run the downloads (:class:`~neuralbench.sources.fetch.MapJobs`;
+        ``None``: serially here), and :class:`~neuralbench.sources.fetch.FetchOptions`.
     only_selected
         Only the assets ``recipe.select`` keeps (the default).
     api_url
@@ -166,7 +167,7 @@ def download_dandi(
     assets = list_assets(recipe, api_url=api_url, only_selected=only_selected)
     _write_dandiset_yaml(src, root / src.dandiset, api_url)
     jobs = [FetchJob(a.url, root / a.path, sha256=a.sha256, size=a.size) for a in assets]
-    paths, errors = fetch_all(jobs, client=client, options=options)
+    paths, errors = fetch_all(jobs, map_jobs=map_jobs, options=options)
     raise_failures(root, len(jobs), errors)
     return paths
 

@@ -13,12 +13,11 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from neuralbench.catalog import RECIPES, Archive, Dandi, Recipe, get_recipe
 from neuralbench.errors import NeuralbenchError, RecipeError
 from neuralbench.sources.dandi import download_dandi
-from neuralbench.sources.fetch import FetchOptions
+from neuralbench.sources.fetch import FetchOptions, MapJobs
 from neuralbench.sources.http import download_archive
 
 __all__ = ["DownloadReport", "download", "download_recipes"]
@@ -30,7 +29,7 @@ def download(
     recipe: Recipe | str,
     raw_root: str | os.PathLike[str],
     *,
-    client: Any = None,
+    map_jobs: MapJobs | None = None,
     options: FetchOptions | None = None,
     only_selected: bool = True,
 ) -> list[Path]:
@@ -42,9 +41,10 @@ def download(
         A recipe or a component name.
     raw_root
         The raw data root.
-    client
-        A ``distributed.Client`` to run the downloads on (at most
-        ``options.max_concurrent`` at a time); ``None`` downloads serially here.
+    map_jobs
+        How to run the downloads (at most ``options.max_concurrent`` at a time),
+        see :class:`~neuralbench.sources.fetch.MapJobs`; ``None`` downloads
+        serially here.
     options
         Concurrency, retries, re-hashing of files in place:
         :class:`~neuralbench.sources.fetch.FetchOptions`.
@@ -69,9 +69,11 @@ def download(
     if isinstance(recipe, str):
         recipe = get_recipe(recipe)
     if isinstance(recipe.source, Dandi):
-        return download_dandi(recipe, raw_root, client=client, options=options, only_selected=only_selected)
+        return download_dandi(
+            recipe, raw_root, map_jobs=map_jobs, options=options, only_selected=only_selected
+        )
     if isinstance(recipe.source, Archive):
-        return download_archive(recipe, raw_root, client=client, options=options)
+        return download_archive(recipe, raw_root, map_jobs=map_jobs, options=options)
     raise RecipeError(None, f"{recipe.name}: no downloader for {type(recipe.source).__name__}")
 
 
@@ -91,20 +93,22 @@ def download_recipes(
     raw_root: str | os.PathLike[str],
     names: Iterable[str] | None = None,
     *,
-    client: Any = None,
+    map_jobs: MapJobs | None = None,
     options: FetchOptions | None = None,
     only_selected: bool = True,
 ) -> DownloadReport:
     """:func:`download` each named component (all when ``names`` is None); never stops early.
 
-    Unknown names are refused (RecipeError) before anything is fetched.
+    Unknown names are refused (RecipeError) before anything is fetched. The
+    components are fetched one after the other, each one's files through
+    ``map_jobs`` (see :func:`download`).
     """
     recipes = [get_recipe(n) for n in (RECIPES if names is None else names)]
     report = DownloadReport()
     for recipe in recipes:
         try:
             report.files[recipe.name] = download(
-                recipe, raw_root, client=client, options=options, only_selected=only_selected
+                recipe, raw_root, map_jobs=map_jobs, options=options, only_selected=only_selected
             )
         except NeuralbenchError as exc:
             logger.error("%s: %s", recipe.name, exc)

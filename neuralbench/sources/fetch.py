@@ -1,11 +1,20 @@
 """Fetching one file over HTTP(S): verified, atomic and resumable; and many at once.
 
 :func:`fetch_file` is the per-file task, a pure ``(url, dest, digest) -> path`` that
-``pipeline.py`` (or :func:`fetch_all`) can map over a Dask client. It writes
+:func:`fetch_all` maps over a list of jobs with whatever mapper it is given. It writes
 ``<dest>.partial`` beside ``.<dest>.partial.json`` (the digest it is fetching),
 resumes a partial file with an HTTP ``Range`` request when the recorded digest is
 the one asked for, verifies size and sha256 (or md5), and renames the file into
 place only when it verifies.
+
+Parallel downloads
+------------------
+This module builds no task graph and holds no client. A caller that wants
+downloads in parallel passes a :class:`MapJobs`: "run ``fn`` on every item, at
+most ``limit`` at a time, results in input order" (the pipeline passes its
+bounded queue on a Dask client, ``functools.partial(map_bounded, client)``). The
+``fn`` it is given never raises for a problem with one file: it returns the
+error, so one bad file never stops the others.
 
 Settings
 --------
@@ -32,11 +41,11 @@ import json
 import logging
 import os
 import time
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from neuralbench.errors import ChecksumError, NeuralbenchError, SourceError
 from neuralbench.sources.local import record_sha256, sha256_file
@@ -45,6 +54,7 @@ __all__ = [
     "DEFAULT_URLS",
     "FetchJob",
     "FetchOptions",
+    "MapJobs",
     "base_url",
     "fetch_all",
     "fetch_file",
@@ -61,6 +71,9 @@ DEFAULT_URLS: dict[str, str] = {
     "gin": "https://gin.g-node.org",
 }
 """Public base URL of each source, by setting key."""
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 _CHUNK = 1 << 20
 _PERMANENT = (400, 401, 403, 404, 410)  # retrying will not help
@@ -98,7 +111,8 @@ class FetchOptions:
     Attributes
     ----------
     max_concurrent
-        With a ``distributed.Client``: at most this many downloads at a time.
+        The ``limit`` handed to a parallel :class:`MapJobs`: at most this many
+        downloads at a time.
     retries
         Further attempts per file after a connection error or a 5xx answer, each
         resuming where the last stopped.
@@ -145,37 +159,15 @@ def fetch_file(
         The server refused (404, ...) or kept failing; a partial file is kept,
         and the next call resumes it.
     """
-    import requests
-    import urllib3
-
     dest = Path(dest)
     if dest.is_file() and _is_complete(dest, sha256, md5, size, verify_existing):
         logger.debug("%s: already complete", dest)
         return dest
-    partial = dest.with_name(dest.name + ".partial")
-    sidecar = dest.with_name(f".{dest.name}.partial.json")
-    want = {"sha256": sha256, "md5": md5, "size": size}
+    partial, sidecar = _partial_paths(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if partial.exists() and _read_json(sidecar) != want:
-            logger.info("%s: partial file is of another version; starting over", dest)
-            partial.unlink()
-        sidecar.write_text(json.dumps(want))
-        with requests.Session() as session:
-            for attempt in range(retries + 1):
-                try:
-                    _stream(session, url, dest, partial, size, timeout)
-                    break
-                except (requests.RequestException, urllib3.exceptions.HTTPError, _Transient) as exc:
-                    if attempt == retries:
-                        got = partial.stat().st_size if partial.exists() else 0
-                        raise SourceError(
-                            dest,
-                            f"download from {url} failed after {attempt + 1} attempt(s) "
-                            f"({exc}); {got} bytes kept in {partial.name}, a rerun resumes",
-                        ) from exc
-                    logger.warning("%s: %s; retrying (%d/%d)", dest, exc, attempt + 1, retries)
-                    time.sleep(min(0.5 * 2**attempt, 30.0))
+        _prepare_partial(dest, {"sha256": sha256, "md5": md5, "size": size})
+        _stream_with_retries(url, dest, size, retries, timeout)
         _verify(partial, dest, url, sha256, md5, size)
         partial.replace(dest)
         sidecar.unlink(missing_ok=True)
@@ -187,6 +179,51 @@ def fetch_file(
         raise SourceError(dest, f"cannot write the download ({exc.strerror or exc})") from exc
     logger.info("%s: fetched from %s", dest, url)
     return dest
+
+
+def _partial_paths(dest: Path) -> tuple[Path, Path]:
+    """``<dest>.partial`` (the bytes so far) and ``.<dest>.partial.json`` (what they are of)."""
+    return dest.with_name(dest.name + ".partial"), dest.with_name(f".{dest.name}.partial.json")
+
+
+def _prepare_partial(dest: Path, want: dict[str, Any]) -> None:
+    """Keep a partial file only if it is of the digest asked for now, and record that digest.
+
+    A partial file left by a fetch of another version (the recipe now pins another
+    digest) would resume into a file that can never verify: it is started over.
+    """
+    partial, sidecar = _partial_paths(dest)
+    if partial.exists() and _read_json(sidecar) != want:
+        logger.info("%s: partial file is of another version; starting over", dest)
+        partial.unlink()
+    sidecar.write_text(json.dumps(want))
+
+
+def _stream_with_retries(url: str, dest: Path, size: int | None, retries: int, timeout: float) -> None:
+    """Stream ``url`` into the partial file, retrying transient failures with a back-off.
+
+    Each attempt resumes where the last stopped; after the last one the partial
+    file is kept and the SourceError says so, so that a rerun resumes it.
+    """
+    import requests
+    import urllib3
+
+    partial, _ = _partial_paths(dest)
+    with requests.Session() as session:
+        for attempt in range(retries + 1):
+            try:
+                _stream(session, url, dest, partial, size, timeout)
+                return
+            except (requests.RequestException, urllib3.exceptions.HTTPError, _Transient) as exc:
+                if attempt == retries:
+                    got = partial.stat().st_size if partial.exists() else 0
+                    raise SourceError(
+                        dest,
+                        f"download from {url} failed after {attempt + 1} attempt(s) "
+                        f"({exc}); {got} bytes kept in {partial.name}, a rerun resumes",
+                    ) from exc
+                logger.warning("%s: %s; retrying (%d/%d)", dest, exc, attempt + 1, retries)
+                time.sleep(min(0.5 * 2**attempt, 30.0))
 
 
 class _Transient(Exception):
@@ -245,7 +282,7 @@ def _verify(partial: Path, dest: Path, url: str, sha256: str, md5: str, size: in
         problem = f"md5 {got} != {md5} published"
     if problem:
         partial.unlink(missing_ok=True)
-        dest.with_name(f".{dest.name}.partial.json").unlink(missing_ok=True)
+        _partial_paths(dest)[1].unlink(missing_ok=True)
         raise ChecksumError(dest, f"{problem} (from {url}); the download was deleted")
 
 
@@ -276,83 +313,72 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+class MapJobs(Protocol):
+    """Run ``fn`` on every item, at most ``limit`` at a time; the results in input order.
+
+    ``fn`` is a picklable module-level function (or a ``functools.partial`` of one),
+    so a mapper may run it in other processes or on other machines, such as the
+    pipeline's ``functools.partial(map_bounded, client)`` on a Dask client. The
+    ``fn`` that :func:`fetch_all` passes never raises for one file's problem.
+    """
+
+    def __call__(self, fn: Callable[[_T], _R], items: Sequence[_T], limit: int, /) -> list[_R]: ...
+
+
+def _map_serial(fn: Callable[[_T], _R], items: Sequence[_T], limit: int = 1, /) -> list[_R]:
+    """``map_jobs=None``: one item after the other, in this process."""
+    return [fn(item) for item in items]
+
+
 def fetch_all(
-    jobs: Sequence[FetchJob], *, client: Any = None, options: FetchOptions | None = None
+    jobs: Sequence[FetchJob], *, map_jobs: MapJobs | None = None, options: FetchOptions | None = None
 ) -> tuple[list[Path], list[NeuralbenchError]]:
     """Run :func:`fetch_file` for every job; one failure never stops the others.
 
-    With a ``distributed.Client``, at most ``options.max_concurrent`` downloads run
-    at a time as tasks on its workers (``dest`` must be on a file system they
-    share); without one, serially here.
+    Parameters
+    ----------
+    jobs
+        The files to fetch.
+    map_jobs
+        How to run them: a :class:`MapJobs` given ``options.max_concurrent`` as its
+        limit (with a mapper that runs on other machines, every ``dest`` must be on
+        a file system they share); ``None`` fetches serially in this process.
+    options
+        Concurrency, retries, re-hashing of files in place.
 
     Returns
     -------
-    (fetched paths in job order, errors)
+    (fetched paths in job order, errors in job order)
     """
     options = options or FetchOptions()
-    kwargs = {"retries": options.retries, "verify_existing": options.verify_existing}
-    done: dict[int, Path] = {}
-    errors: list[NeuralbenchError] = []
-    if client is None:
-        results = ((i, _run_caught(job, kwargs)) for i, job in enumerate(jobs))
-    else:
-        results = _map_bounded(client, jobs, kwargs, max(1, options.max_concurrent))
-    for i, result in results:
-        if isinstance(result, NeuralbenchError):
-            logger.error("%s", result)
-            errors.append(result)
-        else:
-            done[i] = result
-    return [done[i] for i in sorted(done)], errors
+    task = partial(_fetch_caught, retries=options.retries, verify_existing=options.verify_existing)
+    results = (map_jobs or _map_serial)(task, list(jobs), max(1, options.max_concurrent))
+    errors = [r for r in results if isinstance(r, NeuralbenchError)]
+    for exc in errors:
+        logger.error("%s", exc)
+    return [r for r in results if not isinstance(r, NeuralbenchError)], errors
 
 
-def _run_caught(job: FetchJob, kwargs: dict[str, Any]) -> Path | NeuralbenchError:
+def _fetch_caught(
+    job: FetchJob, *, retries: int = 3, verify_existing: bool = False
+) -> Path | NeuralbenchError:
+    """:func:`fetch_file` for one job, its NeuralbenchError returned rather than raised.
+
+    This is the task a :class:`MapJobs` runs: a failed file is a value in the
+    results, so a mapper never has to tell one file's problem from its own.
+    """
     try:
-        return _run(job, kwargs)
+        return fetch_file(
+            job.url,
+            job.dest,
+            sha256=job.sha256,
+            md5=job.md5,
+            size=job.size,
+            retries=retries,
+            verify_existing=verify_existing,
+        )
     except NeuralbenchError as exc:
         return exc
-
-
-def _run(job: FetchJob, kwargs: dict[str, Any]) -> Path:
-    return fetch_file(job.url, job.dest, sha256=job.sha256, md5=job.md5, size=job.size, **kwargs)
-
-
-def _map_bounded(client: Any, jobs: Sequence[FetchJob], kwargs: dict[str, Any], limit: int):
-    """Yield ``(index, path or NeuralbenchError)`` with at most ``limit`` tasks in flight."""
-    from distributed import as_completed  # only here: sources build no graphs of their own
-
-    todo = iter(enumerate(jobs))
-    index = {}
-
-    def submit(i: int, job: FetchJob):
-        key = f"fetch-{job.dest.name}-{uuid.uuid4().hex[:8]}"
-        fut = client.submit(_run, job, kwargs, key=key)
-        index[fut.key] = i
-        return fut
-
-    first = [submit(i, job) for i, job in _take(todo, limit)]
-    pending = as_completed(first)
-    for fut in pending:
-        i = index.pop(fut.key)
-        if fut.status == "error":
-            exc = fut.exception()
-            if not isinstance(exc, NeuralbenchError):
-                raise exc
-            yield i, exc
-        else:
-            yield i, fut.result()
-        fut.release()
-        for j, job in _take(todo, 1):
-            pending.add(submit(j, job))
-
-
-def _take(it: Iterable, n: int) -> list:
-    out = []
-    for item in it:
-        out.append(item)
-        if len(out) == n:
-            break
-    return out
 
 
 def raise_failures(where: str | os.PathLike[str], total: int, errors: list[NeuralbenchError]):

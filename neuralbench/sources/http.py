@@ -28,6 +28,7 @@ from neuralbench.sources.fetch import (
     DEFAULT_URLS,
     FetchJob,
     FetchOptions,
+    MapJobs,
     base_url,
     fetch_all,
     raise_failures,
@@ -63,7 +64,7 @@ def download_archive(
     recipe: Recipe,
     raw_root: str | os.PathLike[str],
     *,
-    client: Any = None,
+    map_jobs: MapJobs | None = None,
     options: FetchOptions | None = None,
     keep_archives: bool = True,
     base: str | None = None,
@@ -77,9 +78,9 @@ def download_archive(
         record is fetched: which files are sessions is known only once unpacked.
     raw_root
         The raw data root.
-    client, options
-        A ``distributed.Client`` to fetch on (``None``: serially here), and
-        :class:`~neuralbench.sources.fetch.FetchOptions`.
+    map_jobs, options
+        How to run the downloads (:class:`~neuralbench.sources.fetch.MapJobs`;
+        ``None``: serially here), and :class:`~neuralbench.sources.fetch.FetchOptions`.
     keep_archives
         Keep a zip / tar once unpacked (a rerun then verifies it by size); if
         false it is deleted and the unpacked folder's marker stands for it.
@@ -105,7 +106,23 @@ def download_archive(
             f"the recipe lists no files of {src.kind} record {src.record}; "
             f"download them from {src.url} into this folder",
         )
-    jobs, out, unpacked = [], {}, {}
+    jobs, unpacked = _fetch_jobs(src, root, keep_archives, base)
+    fetched, errors = fetch_all(jobs, map_jobs=map_jobs, options=options)
+    out = {path.name: path for path in fetched}
+    errors += _unpack_fetched(src, root, out, unpacked, keep_archives)
+    raise_failures(root, len(src.files), errors)
+    return [p for f in src.files for p in (out.get(f.name), unpacked.get(f.name)) if p]
+
+
+def _fetch_jobs(
+    src: Archive, root: Path, keep_archives: bool, base: str | None
+) -> tuple[list[FetchJob], dict[str, Path]]:
+    """The files to fetch, and the folders already unpacked (by archive file name).
+
+    An archive whose folder is unpacked is fetched again only to be verified
+    (by size) while it is kept; once deleted, its unpacked marker stands for it.
+    """
+    jobs, unpacked = [], {}
     for f in src.files:
         if not f.url:
             raise RecipeError(root / f.name, "the recipe gives no URL for this file")
@@ -113,11 +130,18 @@ def download_archive(
             unpacked[f.name] = _target(root, f)
             if not keep_archives or not (root / f.name).exists():
                 continue  # already unpacked and nothing to verify
-        job = FetchJob(resolve_url(src.kind, f.url, base), root / f.name, f.sha256, f.md5, f.size)
-        jobs.append(job)
-    fetched, errors = fetch_all(jobs, client=client, options=options)
-    for path in fetched:
-        out[path.name] = path
+        jobs.append(FetchJob(resolve_url(src.kind, f.url, base), root / f.name, f.sha256, f.md5, f.size))
+    return jobs, unpacked
+
+
+def _unpack_fetched(
+    src: Archive, root: Path, out: dict[str, Path], unpacked: dict[str, Path], keep_archives: bool
+) -> list[NeuralbenchError]:
+    """Unpack each fetched archive not unpacked yet, recording it in ``unpacked``; the errors.
+
+    ``out`` loses an archive deleted after unpacking (``keep_archives=False``).
+    """
+    errors: list[NeuralbenchError] = []
     for f in src.files:
         if not f.unpack_to or f.name in unpacked or f.name not in out:
             continue
@@ -130,8 +154,7 @@ def download_archive(
             continue
         if not keep_archives:
             out.pop(f.name).unlink()
-    raise_failures(root, len(src.files), errors)
-    return [p for f in src.files for p in (out.get(f.name), unpacked.get(f.name)) if p]
+    return errors
 
 
 def _target(root: Path, f: ArchiveFile) -> Path:

@@ -4,7 +4,9 @@ It answers the requests the real ``dandi.dandiapi.DandiAPIClient`` makes
 (``/server-info``, the paginated asset list of a version, an asset's metadata,
 the version's metadata, ``/api/assets/<id>/download/`` as a redirect to the
 blob) from a real DANDI listing, and serves blobs with ``Range`` support. Every
-request is recorded; a blob can be set to break off after some bytes, once.
+request is recorded; a blob can be set to break off after some bytes, once, or to answer 503 a number
+of times first; a :class:`Gate` holds blob requests to count how many are
+answered at once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +33,49 @@ class Seen:
 
 
 @dataclass
+class Gate:
+    """Holds each blob request to see how many a client sends at once.
+
+    A request is held until ``width`` are being answered together (or all
+    ``total`` have come: the tail of a run), so a client that can run ``width``
+    at once is seen doing it; then ``grace_s`` longer, so that a client that runs
+    more than ``width`` is seen doing that too. ``most`` is the most at once,
+    ``timeouts`` the requests that waited ``timeout_s`` for company in vain.
+    A correct client's ``most`` is exactly ``width`` whatever the timing.
+    """
+
+    width: int
+    total: int
+    grace_s: float = 0.3
+    timeout_s: float = 60.0
+    active: int = 0
+    most: int = 0
+    started: int = 0
+    timeouts: int = 0
+    _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._cond:
+            self.active += 1
+            self.started += 1
+            self.most = max(self.most, self.active)
+            self._cond.notify_all()
+            if not self._cond.wait_for(self._has_company, self.timeout_s):
+                self.timeouts += 1
+            self._cond.wait_for(lambda: self.active > self.width, self.grace_s)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.active -= 1
+                self._cond.notify_all()
+
+    def _has_company(self) -> bool:
+        return self.active >= self.width or self.started >= self.total
+
+
+@dataclass
 class FakeArchive:
     """The served content; mutate it from a test, then point a client at :attr:`url`."""
 
@@ -37,6 +84,8 @@ class FakeArchive:
     docs: dict[str, Any] = field(default_factory=dict)  # path -> JSON answer
     redirects: dict[str, str] = field(default_factory=dict)  # path -> path
     cut_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent, once
+    fail_first: dict[str, int] = field(default_factory=dict)  # path -> 503 answers before the blob
+    gate: Gate | None = None  # holds blob requests, counting them
     ranges: bool = True  # honour Range requests
     seen: list[Seen] = field(default_factory=list)
 
@@ -138,6 +187,12 @@ class _Handler(BaseHTTPRequestHandler):
                 results = [d for d in doc if d.get("path", "").startswith(prefix)]
                 doc = {"count": len(results), "next": None, "previous": None, "results": results}
             return self._json(doc, body)
+        if path in fa.blobs and fa.fail_first.get(path, 0) > 0:
+            fa.fail_first[path] -= 1
+            return self._json({"detail": "try again later"}, body, status=503)
+        if path in fa.blobs and fa.gate is not None and body:
+            with fa.gate.hold():
+                return self._blob(path, fa.blobs[path], body)
         if path in fa.blobs:
             return self._blob(path, fa.blobs[path], body)
         self._json({"detail": "Not found."}, body, status=404)

@@ -30,6 +30,17 @@ def test_download_then_build_one_dandiset(archive, real_data, tmp_path):
     assert len(load_dataset(str(out / "components" / "moore"), split="train")) >= 1
 
 
+def test_download_on_a_local_cluster(archive, real_data, tmp_path):
+    """`download --workers`: the CLI hands the pipeline's bounded map on its LocalCluster to the sources."""
+    _, files, _ = _serve(archive, real_data, tmp_path, "moore", n=1)
+    raw = tmp_path / "raw"
+    proc = run("download", str(raw), "--only", "moore", "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "moore: 1 files" in proc.stdout
+    ((rel, data),) = files.items()
+    assert (raw / "moore" / rel).read_bytes() == data
+
+
 def test_download_unknown_component_is_a_usage_error(tmp_path):
     assert run("download", str(tmp_path), "--only", "nope").returncode == 2
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -57,18 +59,6 @@ def test_full_download_verifies_and_lays_out_as_dandi(archive, real_data, tmp_pa
     assert not [s for s in archive.seen[n:] if s.path.startswith("/blobs/")]
 
 
-def test_existing_file_is_rehashed_only_when_asked(archive, real_data, tmp_path):
-    recipe, files, served = _serve(archive, real_data, tmp_path, "h2", n=1)
-    ((rel, data),) = files.items()
-    raw = tmp_path / "raw"
-    (dest,) = download(recipe, raw)
-    dest.write_bytes(bytes(len(data)))  # same size, other bytes
-    download(recipe, raw)
-    assert dest.read_bytes() == bytes(len(data))  # size matched: kept
-    download(recipe, raw, options=FetchOptions(verify_existing=True))
-    assert dest.read_bytes() == data
-
-
 def test_listing_gives_real_ids_and_served_digests(archive, real_data, tmp_path):
     recipe, files, served = _serve(archive, real_data, tmp_path, "h2")
     assets = list_assets(recipe)
@@ -82,65 +72,6 @@ def test_listing_gives_real_ids_and_served_digests(archive, real_data, tmp_path)
     # without the selection: every asset of the real listing (47 for 000950)
     everything = list_assets(recipe, only_selected=False)
     assert len(everything) == len(served["assets"]) == 47
-
-
-def test_corrupted_blob_is_a_checksum_error_and_leaves_nothing(archive, real_data, tmp_path):
-    recipe, files, served = _serve(archive, real_data, tmp_path, "h2", n=1)
-    (rel,) = files
-    blob = _blob_of(archive, served, rel)
-    data = bytearray(archive.blobs[blob])
-    data[len(data) // 2] ^= 0xFF
-    archive.blobs[blob] = bytes(data)
-    raw = tmp_path / "raw"
-    with pytest.raises(ChecksumError) as err:
-        download(recipe, raw)
-    dest = raw / "h2" / rel
-    assert str(err.value).startswith(str(dest))
-    assert "sha256" in str(err.value)
-    assert not dest.exists()
-    assert [p.name for p in dest.parent.iterdir()] == []  # no partial kept either
-
-
-def test_cut_connection_resumes_with_range_on_rerun(archive, real_data, tmp_path):
-    recipe, files, served = _serve(archive, real_data, tmp_path, "h2", n=1)
-    (rel,) = files
-    blob = _blob_of(archive, served, rel)
-    archive.cut_after[blob] = 5000
-    raw = tmp_path / "raw"
-    dest = raw / "h2" / rel
-    with pytest.raises(SourceError) as err:
-        download(recipe, raw, options=NO_RETRY)
-    assert str(err.value).startswith(str(dest)) and "rerun resumes" in str(err.value)
-    assert not dest.exists()
-    assert dest.with_name(dest.name + ".partial").stat().st_size == 5000
-    assert list_files(raw / "h2") == ["000950/dandiset.yaml"]  # the partial is not listed
-    download(recipe, raw, options=NO_RETRY)
-    first, second = archive.requests_for(blob)
-    assert "Range" not in first.headers
-    assert second.headers["Range"] == "bytes=5000-"
-    assert dest.read_bytes() == files[rel]
-
-
-def test_cut_connection_is_retried_within_one_call(archive, real_data, tmp_path):
-    recipe, files, served = _serve(archive, real_data, tmp_path, "h2", n=1)
-    (rel,) = files
-    blob = _blob_of(archive, served, rel)
-    archive.cut_after[blob] = 1234
-    got = download(recipe, tmp_path / "raw", options=FetchOptions(retries=1))
-    assert got[0].read_bytes() == files[rel]
-    assert archive.requests_for(blob)[1].headers["Range"] == "bytes=1234-"
-
-
-def test_server_without_ranges_restarts_from_zero(archive, real_data, tmp_path):
-    recipe, files, served = _serve(archive, real_data, tmp_path, "h2", n=1)
-    (rel,) = files
-    blob = _blob_of(archive, served, rel)
-    archive.cut_after[blob] = 777
-    archive.ranges = False
-    with pytest.raises(SourceError):
-        download(recipe, tmp_path / "raw", options=NO_RETRY)
-    (got,) = download(recipe, tmp_path / "raw", options=NO_RETRY)
-    assert got.read_bytes() == files[rel]
 
 
 def test_missing_blob_is_a_source_error_naming_url_and_file(archive, real_data, tmp_path):
@@ -167,19 +98,17 @@ def test_unknown_version_is_a_source_error(archive, real_data, tmp_path):
     assert "/dandisets/000950/versions/0.999999.0000/" in str(err.value)
 
 
-def test_downloads_run_on_a_dask_client(archive, real_data, tmp_path):
-    distributed = pytest.importorskip("distributed")
+def test_downloads_run_on_a_dask_client(archive, real_data, tmp_path, cluster_client):
+    from neuralbench.pipeline.driver import map_bounded
+
     recipe, files, served = _serve(archive, real_data, tmp_path, "h2", n=2)
     raw = tmp_path / "raw"
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster:
-        with distributed.Client(cluster) as client:
-            got = download(recipe, raw, client=client, options=FetchOptions(max_concurrent=1))
-            worker_pids = set(client.run(lambda: __import__("os").getpid()).values())
+    mapper = partial(map_bounded, cluster_client)
+    got = download(recipe, raw, map_jobs=mapper, options=FetchOptions(max_concurrent=1))
     assert [p.relative_to(raw / "h2").as_posix() for p in got] == sorted(files)
     assert all(p.read_bytes() == files[p.relative_to(raw / "h2").as_posix()] for p in got)
-    assert __import__("os").getpid() not in worker_pids  # the bytes came through workers
+    worker_pids = set(cluster_client.run(os.getpid).values())
+    assert os.getpid() not in worker_pids  # the bytes came through workers
 
 
 def _read_session(path: str) -> np.ndarray:
