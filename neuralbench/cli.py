@@ -123,18 +123,20 @@ def _run_build(
         resolve_components(raw, list(only or MERGE_ORDER) if options.get("download") else only)
     except NeuralbenchError as exc:
         raise _Usage(str(exc)) from exc
-    client = None
+    client, line = None, None
     with _signals_interrupt():
         try:
             client = _client(workers, scheduler, *cluster)
             return _build_on(client, raw, out, only, **options)
         except _Interrupted as stop:
             _quiet_dask()
-            _interrupted_line(stop, client, out)
+            line = _interrupted_line(stop, client, out)
             return stop.exit_code
         finally:
             if client is not None:
                 _close(client)
+            if line is not None:  # last, after whatever the closing workers logged
+                click.echo(line, err=True)
 
 
 def _build_on(client, raw: Path, out: Path, only: list[str] | None, **options: Any) -> int:
@@ -209,7 +211,7 @@ def _quiet_dask() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def _interrupted_line(stop: _Interrupted, client, out: Path) -> None:
+def _interrupted_line(stop: _Interrupted, client, out: Path) -> str:
     """The one line a signal leaves: what stopped, what was cancelled, what is done."""
     from neuralbench.cluster import cancel_jobs
 
@@ -222,8 +224,8 @@ def _interrupted_line(stop: _Interrupted, client, out: Path) -> None:
         progress = f"{done} of {len(sessions)} sessions done, report {report}"
     except (OSError, ValueError, KeyError, TypeError):
         progress = "no session done yet"
-    click.echo(f"interrupted by {signal.Signals(stop.signum).name}: {stopped}; {progress}; "
-               "rerun the same command to finish", err=True)  # fmt: skip
+    name = signal.Signals(stop.signum).name
+    return f"interrupted by {name}: {stopped}; {progress}; rerun the same command to finish"
 
 
 def _summary(report: dict, out: Path) -> None:
