@@ -6,12 +6,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from neuralbench.layout import SegmentKey, SessionKey
 from neuralbench.rows import ParquetRow, RowSource, list_to_array
 from neuralbench.schema import ID_COLUMNS, segment_table
 
 
 def _rows(folder):
-    """``(ids, where, counts)`` of every row of a parquet folder, ids in RowSource's order."""
+    """``(key, where, counts)`` of every row of a parquet folder."""
     for path in sorted((folder / "data").glob("*.parquet")):
         file = pq.ParquetFile(path)
         for group in range(file.num_row_groups):
@@ -21,7 +22,7 @@ def _rows(folder):
                 counts = (
                     np.array(units, np.uint8).reshape(len(units), -1) if units else np.zeros((0, 0), np.uint8)
                 )
-                ids = (row["source_dataset"], row["subject_id"], row["session_id"], row["segment_id"])
+                ids = SegmentKey.from_columns(*(row[c] for c in ID_COLUMNS))
                 yield ids, ParquetRow(path, group, r, counts.size), counts
 
 
@@ -42,15 +43,15 @@ def test_the_store_is_read_when_it_holds_the_row_and_parquet_when_it_does_not(bu
     ids, where, counts = next(r for r in _rows(out / "components" / "churchland") if r[2].size)
     other = (255 - counts).astype(np.uint8)  # same ids and shape, other counts: another build's row
     same_shape = tmp_path / "same.parquet"
-    pq.write_table(segment_table(other, *ids[1:], ids[0]), same_shape)
+    pq.write_table(segment_table(other, *ids.columns), same_shape)
     row = ParquetRow(same_shape, 0, 0, other.size)
     np.testing.assert_array_equal(RowSource(out).counts(ids, row), counts)  # the store's chunk
     np.testing.assert_array_equal(RowSource(None).counts(ids, row), other)
     shorter = tmp_path / "shorter.parquet"
-    pq.write_table(segment_table(other[:, :-1], *ids[1:], ids[0]), shorter)
+    pq.write_table(segment_table(other[:, :-1], *ids.columns), shorter)
     row = ParquetRow(shorter, 0, 0, other[:, :-1].size)  # a size the store does not hold: not its row
     np.testing.assert_array_equal(RowSource(out).counts(ids, row), other[:, :-1])
-    missing = ("churchland", "no-subject", "no-session", "segment_0")
+    missing = SegmentKey(SessionKey("churchland", "no-subject", "no-session"), "segment_0")
     np.testing.assert_array_equal(RowSource(out).counts(missing, row), other[:, :-1])
 
 

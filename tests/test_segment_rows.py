@@ -2,6 +2,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from neuralbench.layout import BuildLayout, SessionKey
 from neuralbench.schema import SCHEMA, segment_table
 from neuralbench.segment_rows import SegmentRows, fingerprint, row_nbytes, rows_dir, segment_files
 
@@ -14,19 +15,22 @@ def test_row_nbytes_is_the_tables(shape, ids):
     assert row_nbytes(*shape, ids) == segment_table(np.zeros(shape, np.uint8), *ids).nbytes
 
 
+KEY_A = SessionKey("kim", "sub-1", "ses-a")
+
+
 def test_rows_dir_changes_with_whatever_the_rows_depend_on(tmp_path):
-    base = rows_dir(tmp_path, "kim", "sub-1", "ses-a", ATTRS)
+    base = rows_dir(BuildLayout(tmp_path), KEY_A, ATTRS)
     assert base.parent == tmp_path / "components" / ".staging" / "kim" / "sub-1"
     assert base.name.startswith(".ses-a.rows-")
-    assert rows_dir(tmp_path, "kim", "sub-1", "ses-a", dict(ATTRS)) == base
+    assert rows_dir(BuildLayout(tmp_path), KEY_A, dict(ATTRS)) == base
     for key, value in [
         ("source_sha256", "cd"),
         ("recipe_token", "r2"),
         ("tokens", 121),
         ("reader_version", 3),
     ]:
-        assert rows_dir(tmp_path, "kim", "sub-1", "ses-a", {**ATTRS, key: value}) != base
-    assert rows_dir(tmp_path, "kim", "sub-1", "ses-b", ATTRS) != base
+        assert rows_dir(BuildLayout(tmp_path), KEY_A, {**ATTRS, key: value}) != base
+    assert rows_dir(BuildLayout(tmp_path), KEY_A._replace(session="ses-b"), ATTRS) != base
     assert fingerprint("s", "p", {})[-1] == 1  # attrs written before reader versions: version 1
 
 

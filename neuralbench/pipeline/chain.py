@@ -65,6 +65,8 @@ def component_chain(build: Build, recipe: Recipe) -> Chain:
         build.report.component_failed(name, str(exc))
         return
     build.track.add(Stage.SESSIONS, len(refs))
+    for ref in refs:  # before the first yield: the report lists sessions in build order
+        build.report.start(ref)
     blocked = duplicate_ids(refs)
     try:
         yield Task.call(store.init_component, build.layout, name, [r.subject_id for r in refs])
@@ -80,8 +82,11 @@ def component_chain(build: Build, recipe: Recipe) -> Chain:
 
 
 def session_chain(build: Build, recipe: Recipe, ref: SessionRef, blocked: str | None = None) -> Chain:
-    """One session, stored (or found stored) and its rows staged for the component."""
-    key = build.report.start(ref)
+    """One session, stored (or found stored) and its rows staged for the component.
+
+    Its report entry is there already (:meth:`BuildReport.start`, by its component).
+    """
+    key = ref.key
     if blocked is not None:
         _finish(build, key, "failed", error=blocked)
         return
