@@ -68,6 +68,7 @@ def test_a_bad_file_fails_its_session_only_and_leaves_no_partial(cluster_client,
 def test_a_blocked_session_fails_without_a_task(cluster_client, h2):
     raw, out, recipe, refs = h2
     build = _build(raw, out)
+    build.report.start(refs[0])  # as its component does
     Driver(cluster_client).run(
         session_chain(build, recipe, refs[0], "a.nwb: same subject_id/session_id as b.nwb")
     )
