@@ -43,6 +43,9 @@ REPORT_EVERY_S = 60.0
 """A wait longer than this says what it waits for (and then waits again: the bound on a
 build with no worker is :mod:`neuralbench.pipeline.watch`'s)."""
 
+_DONE = frozenset({"finished", "error", "cancelled"})
+_LOST_POLL_S = 0.2
+
 _TRANSIENT_ERRNOS = frozenset({errno.ESTALE, errno.EAGAIN, errno.EINTR, errno.EBUSY})
 
 
@@ -155,6 +158,7 @@ class Driver:
         self._waiting: dict[Future, tuple[_Frame, Task, int]] = {}
         self._done: queue.Queue[Future] = queue.Queue()
         self._ready: deque[tuple[_Frame, Any, BaseException | None]] = deque()
+        self._lost: set[Future] = set()
 
     def run(self, chain: Chain) -> Any:
         """Drive ``chain`` and everything it yields; an exception escaping it is raised here."""
@@ -248,15 +252,35 @@ class Driver:
         fut.add_done_callback(self._done.put)  # runs in the client's thread: only a queue put
 
     def _next_done(self) -> Future:
-        """The next finished future: a bounded wait, said again every ``report_every_s``."""
+        """The next finished future: a bounded wait, said again every ``report_every_s``.
+
+        A future whose result was lost with its worker calls back too (status ``lost``);
+        the scheduler computes it again, so it is polled until it is really done.
+        """
+        waited = 0.0
         while True:
+            self._recheck_lost()
+            timeout = _LOST_POLL_S if self._lost else self.report_every_s
             try:
-                fut = self._done.get(timeout=self.report_every_s)
+                fut = self._done.get(timeout=timeout)
             except queue.Empty:
-                logger.info("waiting for %s", _describe(task for _, task, _ in self._waiting.values()))
+                waited += timeout
+                if waited >= self.report_every_s:
+                    logger.info("waiting for %s", _describe(task for _, task, _ in self._waiting.values()))
+                    waited = 0.0
                 continue
-            if fut in self._waiting:  # else cancelled with its group
+            if fut not in self._waiting:  # cancelled with its group
+                continue
+            if fut.status in _DONE:
                 return fut
+            self._lost.add(fut)
+
+    def _recheck_lost(self) -> None:
+        for fut in list(self._lost):
+            if fut not in self._waiting or fut.status in _DONE:
+                self._lost.discard(fut)
+                if fut in self._waiting:
+                    self._done.put(fut)
 
     def _settle(self, fut: Future) -> None:
         frame, task, attempt = self._waiting.pop(fut)
