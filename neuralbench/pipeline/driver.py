@@ -273,6 +273,7 @@ class Driver:
                 continue
             if fut.status in _DONE:
                 return fut
+            logger.info("%s was lost with its worker; waiting for the scheduler to compute it again", fut.key)
             self._lost.add(fut)
 
     def _recheck_lost(self) -> None:
