@@ -26,7 +26,7 @@ from pathlib import Path
 
 from neuralbench._thrift import I16, I64, LIST, STRUCT, Field, decode_struct, encode_struct, get
 
-__all__ = ["Footer", "copy_row_groups", "read_footer"]
+__all__ = ["Footer", "chunk_span", "copy_row_groups", "decode_footer", "moved_chunk", "read_footer"]
 
 MAGIC = b"PAR1"
 
@@ -74,17 +74,28 @@ def read_footer(path: str | os.PathLike[str]) -> Footer:
     path = Path(path)
     with open(path, "rb") as f:
         size = f.seek(0, os.SEEK_END)
-        if size < 12:
-            raise ValueError(f"{path}: not a parquet file ({size} bytes)")
-        f.seek(size - 8)
-        tail = f.read(8)
-        (length,) = struct.unpack("<i", tail[:4])
-        if tail[4:] != MAGIC or not 0 < length <= size - 12:
-            raise ValueError(f"{path}: not a parquet file (no plain PAR1 footer)")
-        f.seek(size - 8 - length)
-        data = f.read(length)
+        f.seek(max(size - (64 << 10), 0))
+        data = f.read()
+    return decode_footer(data, path, size)
+
+
+def decode_footer(data: bytes, path: str | os.PathLike[str], size: int | None = None) -> Footer:
+    """The footer at the end of ``data``: a whole parquet file, or its last ``len(data)`` of
+    ``size`` bytes (a footer over 64 KiB is read again from ``path``). ``path`` names the file
+    in errors."""
+    path = Path(path)
+    size = len(data) if size is None else size
+    if size < 12:
+        raise ValueError(f"{path}: not a parquet file ({size} bytes)")
+    (length,) = struct.unpack("<i", data[-8:-4])
+    if data[-4:] != MAGIC or not 0 < length <= size - 12:
+        raise ValueError(f"{path}: not a parquet file (no plain PAR1 footer)")
+    if length + 8 > len(data):
+        with open(path, "rb") as f:
+            f.seek(size - 8 - length)
+            data = f.read(length + 8)
     try:
-        meta, _ = decode_struct(data)
+        meta, _ = decode_struct(data[-8 - length : -8])
     except ValueError as exc:
         raise ValueError(f"{path}: parquet footer does not decode: {exc}") from exc
     if any(get(meta, i) is not None for i in _FM_ENCRYPTION):
@@ -92,6 +103,13 @@ def read_footer(path: str | os.PathLike[str]) -> Footer:
     footer = Footer(path, meta, [])
     footer.spans = [_span(path, rg) for rg in footer.row_groups]
     return footer
+
+
+def chunk_span(meta: list[Field]) -> tuple[int, int]:
+    """First and past-the-last byte of a column chunk, from its ColumnMetaData."""
+    data, dictionary = get(meta, _CM_DATA_PAGE), get(meta, _CM_DICT_PAGE)
+    start = dictionary if dictionary is not None and 0 < dictionary < data else data
+    return start, start + get(meta, _CM_COMPRESSED)
 
 
 def _span(path: Path, group: list[Field]) -> tuple[int, int]:
@@ -103,10 +121,9 @@ def _span(path: Path, group: list[Field]) -> tuple[int, int]:
         meta = get(chunk, _CC_META)
         if meta is None:
             raise ValueError(f"{path}: a column chunk without metadata (in another file?)")
-        data, dictionary = get(meta, _CM_DATA_PAGE), get(meta, _CM_DICT_PAGE)
-        start = dictionary if dictionary is not None and 0 < dictionary < data else data
+        start, stop = chunk_span(meta)
         starts.append(start)
-        stops.append(start + get(meta, _CM_COMPRESSED))
+        stops.append(stop)
     if not starts:
         raise ValueError(f"{path}: a row group without columns")
     return min(starts), max(stops)
@@ -117,7 +134,7 @@ def _moved(group: list[Field], delta: int, ordinal: int) -> list[Field]:
     out = []
     for f in group:
         if f.id == _RG_COLUMNS:
-            out.append(Field(f.id, LIST, (STRUCT, [_moved_chunk(c, delta) for c in f.value[1]])))
+            out.append(Field(f.id, LIST, (STRUCT, [moved_chunk(c, delta) for c in f.value[1]])))
         elif f.id == _RG_FILE_OFFSET:
             out.append(Field(f.id, I64, f.value + delta))
         elif f.id == _RG_ORDINAL:
@@ -129,7 +146,8 @@ def _moved(group: list[Field], delta: int, ordinal: int) -> list[Field]:
     return sorted(out, key=lambda f: f.id)
 
 
-def _moved_chunk(chunk: list[Field], delta: int) -> list[Field]:
+def moved_chunk(chunk: list[Field], delta: int) -> list[Field]:
+    """A ColumnChunk, its file offsets moved by ``delta`` bytes, page indexes and bloom filters dropped."""
     out = []
     for f in chunk:
         if f.id in _CC_DROPPED:

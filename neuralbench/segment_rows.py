@@ -9,7 +9,8 @@ files' row groups into the session's parts.
 The files go to a folder named after the session's fingerprint (source digest,
 recipe token, tokens, reader version), so rows left by an older build of the
 session, or by a write that never committed, are never taken for this one's.
-Each file is written under a partial name and renamed when whole.
+Each file is written under a partial name and renamed when whole; its counts are
+encoded by :mod:`neuralbench.row_parquet` straight from the block.
 """
 
 from __future__ import annotations
@@ -24,12 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from neuralbench.layout import PARTIAL, BuildLayout, SessionKey
-from neuralbench.schema import segment_table
+from neuralbench.row_parquet import write_row
 from neuralbench.segments import segment_ids
-from neuralbench.shards import open_parquet
 
 __all__ = ["SegmentRows", "fingerprint", "row_nbytes", "rows_dir", "segment_files"]
 
@@ -88,16 +87,10 @@ class SegmentRows:
         for seg_id, (a, b) in zip(segment_ids(len(bounds)), bounds, strict=True):
             if start <= a < stop:
                 counts = block[:, a - start : b - start]
-                table = segment_table(counts, self.subject, self.session, seg_id, self.name)
                 path = folder / f"{seg_id}.parquet"
                 tmp = folder / f".{seg_id}.{uuid.uuid4().hex}{PARTIAL}"  # a retried task may overlap
                 try:
-                    with open_parquet(tmp) as writer:
-                        writer.write_table(table, row_group_size=1)
+                    write_row(tmp, counts, (self.subject, self.session, seg_id, self.name))
                     os.replace(tmp, path)
                 finally:
                     tmp.unlink(missing_ok=True)
-                del table, counts
-                # the writer's levels and indices (~24 B per token) go back to the system now,
-                # not kept by Arrow's allocator under whatever the worker runs next
-                pa.default_memory_pool().release_unused()
