@@ -12,9 +12,11 @@ same rows back, checked equal. Two kinds of 10 M-token rows (100 units x
 
 CPU is process CPU time (not wall), median of ``--repeats``, the candidates
 interleaved repeat by repeat so a loaded machine slows all alike; "x now" is
-against the options of ``shards.open_parquet`` before this round (dictionary
-on, zstd); "(chosen)" marks ``shards.WRITER_OPTIONS``. Encode memory is
-Arrow's pool high-water mark in a fresh process per candidate (``--child``).
+against pyarrow's writer with ``shards.WRITER_OPTIONS`` (dictionary on, zstd);
+"(chosen)" marks ``row_parquet.write_row``, the encoder a build uses. Encode
+memory, in a fresh process per candidate (``--child``), warmed by a tiny row:
+Arrow's pool high-water mark and the growth of the process' peak RSS (which
+also counts numpy's temporaries).
 
 Run: ``python bench/encoding.py [--repeats 5] [--work DIR] [--only zstd 3 ...]``.
 """
@@ -38,13 +40,16 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from neuralbench.row_parquet import write_row  # noqa: E402
 from neuralbench.schema import ID_COLUMNS, SCHEMA, segment_table  # noqa: E402
-from neuralbench.shards import LEAF, WRITER_OPTIONS  # noqa: E402
+from neuralbench.shards import LEAF  # noqa: E402
 
 _OLD = {"compression": "zstd", "write_statistics": list(ID_COLUMNS)}
 _NO_DICT = {**_OLD, "use_dictionary": list(ID_COLUMNS)}
-NOW = "now: dictionary, zstd"
-CANDIDATES: dict[str, dict] = {
+NOW = "pyarrow: dictionary, zstd"
+OURS = "row_parquet: dictionary 0..max, bit-packed, zstd"
+CANDIDATES: dict[str, dict | None] = {
+    OURS: None,  # neuralbench.row_parquet.write_row: what a build writes
     NOW: _OLD,
     "dictionary, zstd, batch 64k": {**_OLD, "write_batch_size": 65536},
     "dictionary, zstd 3": {**_OLD, "compression_level": 3},
@@ -90,7 +95,10 @@ def _table(c: np.ndarray) -> pa.Table:
     return segment_table(c, "s", "ses", "segment_0", "x")
 
 
-def encode(c: np.ndarray, path: Path, options: dict) -> None:
+def encode(c: np.ndarray, path: Path, options: dict | None) -> None:
+    if options is None:
+        write_row(path, c, ("s", "ses", "segment_0", "x"))
+        return
     with pq.ParquetWriter(path, SCHEMA, **options) as writer:
         writer.write_table(_table(c), row_group_size=1)
 
@@ -114,12 +122,22 @@ def bench_args(doc: str, repeats: int) -> argparse.ArgumentParser:
     return ap
 
 
+def _peak_rss_kb() -> int:
+    """This process' peak RSS (``VmHWM``; ``ru_maxrss`` would start at the parent's, kept over exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def _child(name: str, kind: str, work: Path) -> None:
-    c = counts(kind)
+    c = np.load(work / f"{kind}.npy")  # generating them peaks higher than any encode
+    encode(np.ones((1, 8), np.uint8), work / f"warm-{kind}.parquet", CANDIDATES[name])  # imports, pools
     pool = pa.default_memory_pool()
-    before = pool.bytes_allocated()
+    before, rss = pool.bytes_allocated(), _peak_rss_kb()
     encode(c, work / f"mem-{kind}.parquet", CANDIDATES[name])
-    print(json.dumps({"pool_peak_mb": (pool.max_memory() - before) / 2**20}))
+    grown = (_peak_rss_kb() - rss) / 1024
+    print(json.dumps({"pool_peak_mb": (pool.max_memory() - before) / 2**20, "rss_mb": grown}))
 
 
 def _memory(name: str, kind: str, work: Path) -> float:
@@ -127,14 +145,15 @@ def _memory(name: str, kind: str, work: Path) -> float:
         [sys.executable, __file__, "--child", name, kind, "--work", str(work)],
         check=True, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])["pool_peak_mb"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def measure(kind: str, repeats: int, work: Path, only: list[str]) -> dict[str, dict[str, float]]:
     """Median encode and decode CPU-s, bytes and pool peak of each candidate, for one kind."""
     c = counts(kind)
+    np.save(work / f"{kind}.npy", c)
     want = _table(c).column("spike_counts")
-    names = [n for n in CANDIDATES if n == NOW or any(o in n for o in only)] if only else list(CANDIDATES)
+    names = [n for n in CANDIDATES if not only or n in (OURS, NOW) or any(o in n for o in only)]
     paths = {name: work / f"{kind}-{i}.parquet" for i, name in enumerate(names)}
     enc: dict[str, list[float]] = {n: [] for n in names}
     dec: dict[str, list[float]] = {n: [] for n in names}
@@ -150,7 +169,7 @@ def measure(kind: str, repeats: int, work: Path, only: list[str]) -> dict[str, d
             "encode": statistics.median(enc[name]),
             "decode": statistics.median(dec[name]),
             "mb": paths[name].stat().st_size / 1e6,
-            "pool_mb": _memory(name, kind, work),
+            **_memory(name, kind, work),
         }
     return out
 
@@ -169,13 +188,13 @@ def main() -> None:
             res = measure(kind, args.repeats, work, args.only)
             now = res[NOW]
             print(f"\n{kind}: 10 M tokens, median CPU of {args.repeats}")
-            print("| options | encode CPU s | x now | file MB | decode CPU s | encode pool peak MB |")
-            print("|---|---:|---:|---:|---:|---:|")
+            print("| options | encode s | x pyarrow | file MB | decode s | pool peak MB | RSS grew MB |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
             for name, r in res.items():
-                shown = f"**{name} (chosen)**" if CANDIDATES[name] == WRITER_OPTIONS else name
+                shown = f"**{name} (chosen)**" if name == OURS else name
                 print(
                     f"| {shown} | {r['encode']:.3f} | {now['encode'] / r['encode']:.2f} | {r['mb']:.2f} "
-                    f"| {r['decode']:.3f} | {r['pool_mb']:.0f} |"
+                    f"| {r['decode']:.3f} | {r['pool_peak_mb']:.0f} | {r['rss_mb']:.0f} |"
                 )
 
     finally:
