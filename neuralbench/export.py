@@ -25,10 +25,9 @@ from typing import Any
 from neuralbench.card import write_card
 from neuralbench.layout import BuildLayout, SegmentKey, SessionKey, partial_path
 from neuralbench.rowgroups import copy_row_groups
-from neuralbench.schema import segment_table
 from neuralbench.segment_rows import SegmentRows, fingerprint, row_nbytes, rows_dir, segment_files
 from neuralbench.segments import segment_ids
-from neuralbench.shards import DEFAULT_SHARD_BYTES, ShardWriter, shard_name
+from neuralbench.shards import DEFAULT_SHARD_BYTES, shard_name
 from neuralbench.store import iter_segments, session_attrs
 
 __all__ = [
@@ -111,17 +110,14 @@ def export_session(
         return done
     rows = rows_dir(layout, key, attrs)
     bounds = attrs.get("segment_bins") or [[0, attrs.get("n_bins", 0)]]
-    files = segment_files(rows, len(bounds)) if "n_units" in attrs else None
     tmp = layout.staged_partial(uuid.uuid4().hex)
     try:
-        if files is None:
-            n_rows, tokens = _encode_stored(tmp, layout, key, max_shard_bytes)
-        else:
-            segments = zip(segment_ids(len(bounds)), bounds, strict=True)
-            n_units = attrs["n_units"]
-            sizes = [row_nbytes(n_units, b - a, SegmentKey(key, seg).columns) for seg, (a, b) in segments]
-            n_rows = _join_rows(tmp, files, sizes, max_shard_bytes)
-            tokens = sum(attrs["n_units"] * (b - a) for a, b in bounds)
+        files = segment_files(rows, len(bounds)) or _rows_from_store(layout, key, attrs, bounds)
+        n_units = attrs["n_units"]
+        segments = zip(segment_ids(len(bounds)), bounds, strict=True)
+        sizes = [row_nbytes(n_units, b - a, SegmentKey(key, seg).columns) for seg, (a, b) in segments]
+        n_rows = _join_rows(tmp, files, sizes, max_shard_bytes)
+        tokens = sum(n_units * (b - a) for a, b in bounds)
         parts = sorted(p.name for p in tmp.glob("part-*.parquet"))
         staged = dict(params, rows=n_rows, tokens=int(tokens), parts=parts)
         (tmp / STAGED).write_text(json.dumps(staged, indent=1, sort_keys=True))
@@ -136,14 +132,17 @@ def export_session(
     return staged
 
 
-def _encode_stored(tmp: Path, layout: BuildLayout, key: SessionKey, max_shard_bytes: int):
-    """Parts of a session encoded from its zarr segments; ``(rows, tokens)``."""
-    tokens = 0
-    with ShardWriter(tmp, "part", max_shard_bytes) as writer:
-        for seg_id, counts in iter_segments(layout, *key):
-            writer.write(segment_table(counts, *SegmentKey(key, seg_id).columns))
-            tokens += counts.size
-    return writer.rows, tokens
+def _rows_from_store(
+    layout: BuildLayout, key: SessionKey, attrs: Mapping[str, Any], bounds: Sequence[Sequence[int]]
+) -> list[Path]:
+    """The one-row files of a session stored without them (an earlier build), encoded from zarr
+    by the block tasks' encoder, one segment (one chunk) at a time."""
+    if "n_units" not in attrs:
+        raise FileNotFoundError(errno.ENOENT, "no stored session to export", str(layout.session_group(key)))
+    encode = segment_rows(layout, key, attrs)
+    for (_, counts), (start, _) in zip(iter_segments(layout, *key), bounds, strict=True):
+        encode(start, counts)
+    return segment_files(Path(encode.folder), len(bounds)) or []
 
 
 def _join_rows(tmp: Path, files: list[Path], sizes: list[int], max_shard_bytes: int) -> int:
