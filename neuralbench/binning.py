@@ -248,6 +248,9 @@ def saturate(counts: np.ndarray) -> tuple[np.ndarray, int]:
         clipped = int(np.count_nonzero(counts > 255))
         np.copyto(out, np.minimum(counts, 255), casting="unsafe")
         return out, clipped
+    if counts.size and counts.max() <= 255:  # the usual block: one pass to check, one to cast
+        np.copyto(out, counts, casting="unsafe")
+        return out, 0
     step = max(1, _GROUP_TOKENS // max(counts.shape[0], 1))
     clipped = 0
     for c0 in range(0, counts.shape[1], step):
