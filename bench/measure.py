@@ -84,6 +84,47 @@ def _stage(key) -> str:
     return split
 
 
+def _task_kind(key) -> str:
+    """A task's function name from its key (``key_split``), with no mapping: comparable across versions."""
+    from dask.utils import key_split
+
+    return key_split(key)
+
+
+def _thread_cpu_s() -> dict[str, float]:
+    """CPU seconds of each thread of this process so far, by thread kind (the name, numbers dropped)."""
+    import re
+
+    import psutil
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = defaultdict(float)
+    for t in psutil.Process().threads():
+        out[re.sub(r"[-_ ]?\d+", "", names.get(t.id, "other"))] += t.user_time + t.system_time
+    return dict(out)
+
+
+def _digests(dask_worker) -> dict[str, float]:
+    """The worker's cumulative metrics in seconds (distributed's ``digests_total``), keys joined.
+
+    An ``execute`` key names its span (a random id per build) second: dropped, so builds compare.
+    """
+    out: dict[str, float] = defaultdict(float)
+    for k, v in dask_worker.digests_total.items():
+        if isinstance(k, tuple) and k and k[-1] == "seconds":
+            parts = k[:1] + k[2:-1] if k[0] == "execute" else k[:-1]
+            out["/".join(map(str, parts))] += v
+    return dict(out)
+
+
+def _sum_digests(per_worker: dict[str, dict[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = defaultdict(float)
+    for metrics in per_worker.values():
+        for name, value in metrics.items():
+            out[name] += value
+    return dict(out)
+
+
 def _cpu_s() -> float:
     """CPU seconds (user + system) this process has used."""
     import psutil
@@ -106,23 +147,26 @@ def build(raw: Path, out: Path, workers: int) -> dict:
     try:
         idle = client.run(_warm)
         client.run(_start_sampler)
-        cpu0, main0 = client.run(_cpu_s), _cpu_s()
+        cpu0, main0, threads0 = client.run(_cpu_s), _cpu_s(), client.run(_thread_cpu_s)
         with get_task_stream(client) as ts:
-            t0 = time.perf_counter()
+            t0, epoch0 = time.perf_counter(), time.time()
             report = build_all(raw, out, client=client)
             wall = time.perf_counter() - t0
-        cpu1, main1 = client.run(_cpu_s), _cpu_s()
+        cpu1, main1, threads1 = client.run(_cpu_s), _cpu_s(), client.run(_thread_cpu_s)
+        digests = client.run(_digests)
         mem = client.run(_stop_sampler)
         tasks = ts.data
     finally:
         client.close()
         cluster.close()
     stages: dict[str, float] = defaultdict(float)
+    by_task: dict[str, float] = defaultdict(float)
     at_peak: dict[str, str] = {}
     for task in tasks:
         for ss in task.get("startstops", ()):
             if ss.get("action") == "compute":
                 stages[_stage(task["key"])] += ss["stop"] - ss["start"]
+                by_task[_task_kind(task["key"])] += ss["stop"] - ss["start"]
                 peak_at = mem.get(task.get("worker"), {}).get("peak_at", 0)
                 if ss["start"] <= peak_at <= ss["stop"] + 0.05:
                     at_peak[task["worker"]] = _stage(task["key"])
@@ -135,13 +179,37 @@ def build(raw: Path, out: Path, workers: int) -> dict:
         "tokens": sum(s["tokens"] for s in report["sessions"]),
         "rows": report["corpus"].get("rows"),
         "stages_s": dict(stages),
+        "tasks_s": dict(by_task),
         # CPU of the worker processes (every thread: tasks, zarr's I/O threads, event loop)
         # and of this process (scheduler and client): what two cores must share
         "cpu_s": {"workers": sum(cpu1[w] - cpu0[w] for w in cpu1), "main": main1 - main0},
+        # the workers' CPU by thread kind: the task thread, the event loop, zarr's and others
+        "threads_cpu_s": _thread_deltas(threads0, threads1),
+        # distributed's own metrics: thread CPU per task prefix, and the event loop's (de)serialization
+        "metrics_s": _sum_digests(digests),
         "units_spikes": units_spikes,
         "idle_rss": list(idle.values()),
         "peak_rss": [m["peak"] for m in mem.values()],
         "ru_maxrss": [m["ru_maxrss"] for m in mem.values()],
         "stage_at_peak": [at_peak.get(w, "?") for w in mem],
         "report": report,
+        # every task's spans in s from the build's start: (worker, task kind, action, start, stop),
+        # the action "compute", or "transfer" / "disk-read" of its inputs
+        "timeline": sorted(
+            (t["worker"], _task_kind(t["key"]), ss.get("action"), ss["start"] - epoch0, ss["stop"] - epoch0)
+            for t in tasks
+            for ss in t.get("startstops", ())
+        ),
     }
+
+
+Snapshot = dict[str, dict[str, float]]
+
+
+def _thread_deltas(before: Snapshot, after: Snapshot) -> dict[str, float]:
+    """CPU seconds per thread kind between two snapshots, summed over the workers."""
+    out: dict[str, float] = defaultdict(float)
+    for worker, threads in after.items():
+        for name, cpu in threads.items():
+            out[name] += cpu - before.get(worker, {}).get(name, 0.0)
+    return dict(out)

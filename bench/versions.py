@@ -35,7 +35,9 @@ sys.path.insert(0, {bench!r})
 import measure
 res = measure.build(__import__("pathlib").Path({raw!r}), __import__("pathlib").Path({out!r}), {workers})
 print(json.dumps({{"ok": res["ok"], "tokens": res["tokens"], "wall_s": res["wall_s"],
-                  "cpu_s": res.get("cpu_s", {{}})}}))
+                  "cpu_s": res.get("cpu_s", {{}}), "stages_s": res.get("stages_s", {{}}),
+                  "tasks_s": res.get("tasks_s", {{}}), "threads_cpu_s": res.get("threads_cpu_s", {{}}),
+                  "metrics_s": res.get("metrics_s", {{}})}}))
 """
 
 
@@ -94,16 +96,33 @@ def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
     ratios = [a["wall_s"] / b["wall_s"] for a, b in zip(runs["after"], runs["before"], strict=True)]
     rows = [
         f"{args.tokens:.2g} tokens, {args.workers} workers, medians of {args.repeats} interleaved rounds",
-        "| version | wall s | worker CPU-s |",
-        "|---|---:|---:|",
+        "| version | wall s | worker CPU-s | client + scheduler CPU-s |",
+        "|---|---:|---:|---:|",
     ]
     for label in ("before", "after"):
         cpu = med(label, lambda r: r["cpu_s"].get("workers", float("nan")))
+        main = med(label, lambda r: r["cpu_s"].get("main", float("nan")))
         rows.append(f"| {label} ({args.before if label == 'before' else 'working tree'}) "
-                    f"| {med(label, lambda r: r['wall_s']):.1f} | {cpu:.1f} |")  # fmt: skip
+                    f"| {med(label, lambda r: r['wall_s']):.1f} | {cpu:.1f} | {main:.1f} |")  # fmt: skip
     rows.append(f"after / before, per round: {', '.join(f'{r:.3f}' for r in ratios)} "
                 f"(median {np.median(ratios):.3f})")  # fmt: skip
+    for field in ("stages_s", "tasks_s", "threads_cpu_s", "metrics_s"):
+        rows += ["", *_per_kind(runs, field)]
     return "\n".join(rows)
+
+
+_LABELS = ("before", "after")
+
+
+def _per_kind(runs: dict[str, list[dict]], field: str) -> list[str]:
+    """Medians per stage (``stages_s``), task function (``tasks_s``, both worker s in tasks), thread kind."""
+    rows = [f"| {field} (medians) | before | after | after - before |"]
+    rows.append("|---|---:|---:|---:|")
+    for name in sorted({n for label in runs for r in runs[label] for n in r.get(field, {})}):
+        b, a = (float(np.median([r.get(field, {}).get(name, 0.0) for r in runs[k]])) for k in _LABELS)
+        if max(a, b) >= 0.01:
+            rows.append(f"| {name} | {b:.2f} | {a:.2f} | {a - b:+.2f} |")
+    return rows
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 - a **session**: open -> create -> write blocks (each block also encodes its rows)
   -> commit -> stage its rows for the component;
 - a **component**: find its sessions -> init the store -> every session -> consolidate
-  the store's metadata -> assemble the component's parquet -> spawn its card (nobody waits);
+  the store's metadata beside assembling the component's parquet -> spawn its card (nobody waits);
 - the **build**: every component side by side -> the merge.
 
 Each step is a plain function of another module (``session``, ``store``, ``export``,
@@ -73,12 +73,9 @@ def component_chain(build: Build, recipe: Recipe) -> Chain:
     except OSError as exc:  # a full or read-only disk: no session of it can be written
         blocked = dict.fromkeys(refs, error_text(exc, store.component_path(build.layout, name)))
     yield Group([session_chain(build, recipe, ref, blocked.get(ref)) for ref in refs])
-    try:  # the store's consolidated metadata, whatever became of the sessions
-        yield Task.call(store.consolidate_component, build.layout, name)
-    except Exception as exc:
-        build.report.component_failed(name, error_text(exc, build.layout.out_dir))
-    if build.report.components[name].error is None:
-        yield from _assemble(build, recipe)
+    # side by side (neither reads what the other writes): one after the other, a queued card of
+    # another component takes the worker between them and the merge waits for that card too
+    yield Group([_consolidate(build, name), _assemble(build, recipe)])
 
 
 def session_chain(build: Build, recipe: Recipe, ref: SessionRef, blocked: str | None = None) -> Chain:
@@ -135,9 +132,20 @@ def _finish(
     build.track.finish(Stage.SESSIONS, entry=entry.to_dict())
 
 
+def _consolidate(build: Build, name: str) -> Chain:
+    """The component store's consolidated metadata, whatever became of the sessions."""
+    try:
+        yield Task.call(store.consolidate_component, build.layout, name)
+    except Exception as exc:
+        build.report.component_failed(name, error_text(exc, build.layout.out_dir))
+
+
 def _assemble(build: Build, recipe: Recipe) -> Chain:
-    """The component's parquet from its staged sessions; its card is spawned (nothing waits for it)."""
+    """The component's parquet from its staged sessions, unless an export failed; then its card
+    is spawned (nothing waits for it)."""
     name = recipe.name
+    if build.report.components[name].error is not None:
+        return
     ok = build.report.ok_sessions(name)
     build.report.component_update(name, sessions=len(ok))
     if not ok:
@@ -150,7 +158,8 @@ def _assemble(build: Build, recipe: Recipe) -> Chain:
         build.report.component_failed(name, error_text(exc, build.layout.out_dir))
         return
     build.report.component_update(name, rows=manifest["rows"], tokens=manifest["tokens"])
-    yield Spawn(_card(build, name, card.component_facts(recipe)))
+    if build.report.components[name].error is None:  # the consolidation may have failed meanwhile
+        yield Spawn(_card(build, name, card.component_facts(recipe)))
 
 
 def _card(build: Build, name: str, facts: dict[str, Any]) -> Chain:

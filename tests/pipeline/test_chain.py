@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from neuralbench import store
+from neuralbench import export, store
 from neuralbench.catalog import get_recipe
 from neuralbench.layout import BuildLayout
 from neuralbench.pipeline.chain import Build, component_chain, session_chain
@@ -83,3 +83,16 @@ def test_a_component_without_files_is_an_error_of_its_own(cluster_client, h2):
     Driver(cluster_client).run(component_chain(build, get_recipe("willett")))
     assert "no session files found" in build.report.components["willett"].error
     assert not build.report.sessions
+
+
+def test_a_failed_consolidation_fails_its_component_whose_parquet_is_assembled_beside_it(cluster_client, h2):
+    raw, out, recipe, refs = h2
+    junk = out / "zarr" / "h2.zarr" / "junk"  # a child group the consolidation cannot read
+    junk.mkdir(parents=True)
+    (junk / "zarr.json").write_text("{not json")
+    build = _build(raw, out)
+    Driver(cluster_client).run(component_chain(build, recipe))
+    assert _statuses(build) == ["built"] * len(refs)
+    entry = build.report.components["h2"]
+    assert entry.error is not None and entry.error.startswith(str(out))
+    assert export.read_manifest(export.component_dir(out, "h2"))["sessions"] == len(refs)
