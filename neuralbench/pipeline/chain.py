@@ -184,17 +184,21 @@ def merge_chain(build: Build) -> Chain:
     try:
         plan = yield Task.call(merge.plan_merge, dirs, target, layout=build.layout, **build.merge_options)
     except Exception as exc:  # the sessions stay built; the report says why the merge failed
-        logger.error("merge failed: %s", exc)
-        return {"error": error_text(exc, target)}
+        return _merge_failed(exc, target)
     if not isinstance(plan, merge.MergePlan):
         return plan  # the corpus is up to date
     try:
         return (yield from _write_corpus(build, plan, facts))
     except Exception as exc:
-        logger.error("merge failed: %s", exc)
         with contextlib.suppress(Exception):
             yield Task.call(merge.discard_plan, plan)
-        return {"error": error_text(exc, target)}
+        return _merge_failed(exc, target)
+
+
+def _merge_failed(exc: Exception, target) -> dict[str, Any]:
+    """The corpus entry of a failed merge, logged."""
+    logger.error("merge failed: %s", exc)
+    return {"error": error_text(exc, target)}
 
 
 def _write_corpus(build: Build, plan: merge.MergePlan, facts: dict[str, Any]) -> Chain:
