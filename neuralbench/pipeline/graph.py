@@ -2,7 +2,9 @@
 
 Readers hand back lazy ``(unit, time)`` arrays whose blocks follow the segments;
 here each block is wired to :func:`neuralbench.store.write_block` and the
-per-block statistics to :func:`neuralbench.store.block_stats`. Computing the
+per-block statistics to :func:`neuralbench.store.block_stats`, and each block's read
+is fused with its write into one task (no binned block waits in a worker's memory
+for a task of its own). Computing the
 result (one ``Task.compute`` of the session chain) gives the session's
 ``{"n_clipped_bins": ..., "n_spikes": ...}``. A ``da.store`` plus separate sums
 would read and bin every block once per consumer.
@@ -33,4 +35,9 @@ def write_session(
         dask.delayed(write_block, pure=True)(block, target, int(start), on_block)
         for block, start in zip(blocks, starts, strict=True)
     ]
-    return dask.delayed(block_stats, pure=True)(written)
+    stats = dask.delayed(block_stats, pure=True)(written)
+    # each block's read and write fused into one task: as two, a worker ran reads of several
+    # sessions ahead of their writes and held up to 15 binned blocks (250 MB) between them
+    with dask.config.set({"optimization.fuse.delayed": True}):
+        (stats,) = dask.optimize(stats)
+    return stats
