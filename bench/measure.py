@@ -70,9 +70,10 @@ def _stage(key) -> str:
     from dask.utils import key_split
 
     split = key_split(key)
-    if split == "write_block":  # the name the fused read + write keeps: an alias, no work
+    name = str(key[0] if isinstance(key, tuple) else key)
+    if split == "_write_chunk":  # the name the fused read + write keeps: an alias, no work
         return "(block alias)"
-    if "write_block" in split:  # one task per block since the read was fused with the write
+    if "_write_chunk" in name:  # one task per block: the read fused with the write (graph.py)
         return "read+bin+write block"
     if "units_block" in split:
         return "read+bin units"

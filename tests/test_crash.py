@@ -92,7 +92,7 @@ def _kill_when(proc: subprocess.Popen, out: Path, trigger: str | float) -> bool:
 
 KILL_POINTS = [
     "zarr/.partial/*/*/*",  # a session being written
-    "zarr/churchland.zarr/*/*/c",  # a session just committed
+    "zarr/churchland.zarr/*/*/zarr.json",  # a session just committed (its group metadata)
     6.0,  # a random moment (mid-build)
     "components/.*.partial",  # a component being exported
     ".corpus.partial",  # the merge
@@ -131,7 +131,7 @@ class DieOnce(WorkerPlugin):
 
 
 @pytest.mark.parametrize(
-    "prefix", ["open_session", "write_block", "commit_session", "export_session", "write_shard"]
+    "prefix", ["open_session", "_write_chunk", "commit_session", "export_session", "write_shard"]
 )
 def test_worker_killed_mid_task(crash_raw, reference, tmp_path, prefix):
     out, marker = tmp_path / "out", tmp_path / "killed"
