@@ -142,7 +142,10 @@ def _rows_from_store(
     encode = segment_rows(layout, key, attrs)
     for (_, counts), (start, _) in zip(iter_segments(layout, *key), bounds, strict=True):
         encode(start, counts)
-    return segment_files(Path(encode.folder), len(bounds)) or []
+    files = segment_files(Path(encode.folder), len(bounds))
+    if files is None:  # a segment the store did not give back
+        raise FileNotFoundError(errno.ENOENT, "not every segment was encoded", encode.folder)
+    return files
 
 
 def _join_rows(tmp: Path, files: list[Path], sizes: list[int], max_shard_bytes: int) -> int:

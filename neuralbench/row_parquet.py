@@ -7,7 +7,7 @@ build the dictionary, ~0.3 CPU-s per 10 M tokens, 80 % of a block task
 nulls, so the levels are two runs per unit; values are uint8, so the dictionary
 can be ``0..max`` and each value is its own index, bit-packed at the width of
 ``max``. Those pages, zstd-compressed by pyarrow's codec, cost ~0.03 CPU-s per
-10 M tokens and are ~5-10 % smaller than pyarrow's (no RLE runs in the way of
+10 M tokens and are 2-8 % smaller than pyarrow's (no RLE runs in the way of
 zstd).
 
 Everything else is pyarrow's: it writes the row with a one-value placeholder for
