@@ -11,6 +11,7 @@ and does nothing else: no Client, no import of dask-jobqueue, no file written.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import dask.config
 import yaml
+from dask.utils import parse_timedelta
 
 from neuralbench.errors import NeuralbenchError
 
@@ -172,13 +174,52 @@ def _check_sizes(kind: str, settings: Mapping[str, Any]) -> None:
     processes, cores = settings.get("processes"), settings.get("cores")
     if kind != "local" and processes is not None and cores is not None and processes > cores:
         raise ValueError(f"cluster {kind}: processes ({processes}) must not exceed cores ({cores})")
+    _check_interval(kind, settings.get("profile_interval"))
     timeout = settings.get("worker_timeout")
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise ValueError(f"cluster {kind}: worker_timeout must be a number of seconds > 0, got {timeout!r}")
 
 
-_OURS = ("jobs", "worker_timeout")
+def _check_interval(kind: str, interval: Any) -> None:
+    """A profiler interval dask can parse and that is > 0 (null leaves dask's)."""
+    try:
+        if interval is not None and parse_timedelta(interval) <= 0:
+            raise ValueError
+    except (ValueError, TypeError, KeyError):
+        raise ValueError(
+            f"cluster {kind}: profile_interval must be a duration such as 100ms, got {interval!r}"
+        ) from None
+
+
+_OURS = ("jobs", "worker_timeout", "profile_interval")
 """Keys neuralbench acts on itself; every other key goes to the cluster's constructor."""
+
+_PROFILE_ENV = "DASK_DISTRIBUTED__WORKER__PROFILE__INTERVAL"
+
+
+def _profile_config(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``dask.config.set`` keys for ``profile-interval`` (none when null: dask's own)."""
+    interval = settings.get("profile_interval")
+    return {} if interval is None else {"distributed.worker.profile.interval": interval}
+
+
+def _local_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """LocalCluster keywords. A Nanny gets the profiler's interval in its own copy of the
+    ``distributed`` config (it merges only top-level keys), so a restarted worker has it too."""
+    kwargs = {k: v for k, v in settings.items() if k not in _OURS and v is not None}
+    if settings.get("processes", True) and (keys := _profile_config(settings)):
+        with dask.config.set(keys):
+            kwargs["config"] = {"distributed": copy.deepcopy(dask.config.get("distributed"))}
+    return kwargs
+
+
+def _batch_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """dask-jobqueue keywords; a worker job reads the profiler's interval from its environment."""
+    kwargs = {k: v for k, v in settings.items() if k not in _OURS and v is not None}
+    if (interval := settings.get("profile_interval")) is not None:
+        prologue = list(kwargs.get("job_script_prologue") or [])
+        kwargs["job_script_prologue"] = [*prologue, f"export {_PROFILE_ENV}={interval}"]
+    return kwargs
 
 
 def _import_jobqueue() -> Any:
@@ -202,8 +243,7 @@ def _jobqueue_cluster(kind: str, settings: dict[str, Any]) -> JobQueueCluster:
     # Imported here: importing dask_jobqueue copies its jobqueue.yaml into ~/.config/dask.
     jobqueue = _import_jobqueue()
     cls = {"slurm": jobqueue.SLURMCluster, "pbs": jobqueue.PBSCluster}[kind]
-    kwargs = {k: v for k, v in settings.items() if k not in _OURS and v is not None}
-    cluster = cls(**kwargs)
+    cluster = cls(**_batch_kwargs(settings))
     cluster.neuralbench_settings = {"kind": kind, **settings}  # read by worker_timeout()
     return cluster
 
@@ -323,8 +363,8 @@ def make_client(kind: str, profile: str | os.PathLike[str] | None = None, **over
     from distributed import Client
 
     if kind == "local":
-        kwargs = {k: v for k, v in settings.items() if k not in _OURS and v is not None}
-        client = Client(**kwargs)  # the Client owns this LocalCluster and closes it
+        with dask.config.set(_profile_config(settings)):  # workers in threads read it as they start
+            client = Client(**_local_kwargs(settings))  # the Client owns this LocalCluster and closes it
         client.cluster.neuralbench_settings = {"kind": kind, **settings}
         logger.info("local cluster of %d workers at %s", len(client.cluster.workers), client.dashboard_link)
         return client

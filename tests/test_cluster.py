@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "cluster"
 PACKAGED = yaml.safe_load((REPO / "neuralbench" / "cluster.yaml").read_text())
 WAIT_S = 60
+PACKAGED_INTERVAL = PACKAGED["neuralbench"]["cluster"]["local"]["profile-interval"]
 
 
 def _profile(tmp_path: Path, kind: str, **keys: object) -> Path:
@@ -212,6 +213,8 @@ def test_profile_sets_the_workers_python_and_prologue(tmp_path: Path) -> None:
         ("pbs", {"cores": 2, "processes": 4}, r"processes \(4\) must not exceed cores \(2\)"),
         ("slurm", {"worker_timeout": 0}, "worker_timeout must be a number of seconds > 0"),
         ("slurm", {"jobs": True}, "jobs must be a whole number"),
+        ("local", {"profile_interval": "often"}, "profile_interval must be a duration"),
+        ("pbs", {"profile_interval": "0ms"}, "profile_interval must be a duration"),
     ],
 )
 def test_impossible_sizes_are_refused(kind: str, keys: dict, match: str, tmp_path: Path) -> None:
@@ -219,6 +222,16 @@ def test_impossible_sizes_are_refused(kind: str, keys: dict, match: str, tmp_pat
         resolve(kind, **keys)
     with pytest.raises(ValueError, match=match):  # the same from a profile
         resolve(kind, _profile(tmp_path, kind, **keys))
+
+
+@pytest.mark.parametrize("kind", ["slurm", "pbs"])
+def test_job_exports_the_profiler_interval_after_the_users_prologue(kind: str, tmp_path: Path) -> None:
+    """A worker job reads dask config from its environment: the export precedes the worker."""
+    lines = job_script(kind, job_script_prologue=["module load hdf5"]).strip().splitlines()
+    export = f"export DASK_DISTRIBUTED__WORKER__PROFILE__INTERVAL={PACKAGED_INTERVAL}"
+    assert lines.index("module load hdf5") < lines.index(export) < len(lines) - 1
+    null = _profile(tmp_path, kind, **{"profile-interval": None})  # null: dask's own interval
+    assert "PROFILE__INTERVAL" not in job_script(kind, null)
 
 
 def test_dask_jobqueue_import_leaves_sigint_alone() -> None:
@@ -281,6 +294,35 @@ def test_local_client_computes_and_closes() -> None:
         release(client)
     assert client.status == "closed"
     assert local.status.name == "closed"
+
+
+def _profile_ms(dask_worker) -> float | None:
+    """The worker's profiler period in ms (None: profiling off)."""
+    callback = dask_worker.periodic_callbacks.get("profile")
+    return None if callback is None else callback.callback_time
+
+
+@pytest.mark.parametrize("processes", [True, False])
+def test_local_workers_sample_at_the_configured_interval(processes: bool, tmp_path: Path) -> None:
+    """The packaged interval reaches real workers, in processes (their Nanny) and in threads."""
+    client = make_client("local", n_workers=1, processes=processes, dashboard_address=":0")
+    try:
+        client.wait_for_workers(1, timeout=WAIT_S)
+        expected = 1000 * dask.utils.parse_timedelta(PACKAGED_INTERVAL)
+        assert list(client.run(_profile_ms).values()) == [expected]
+        if processes:  # a worker its Nanny starts again has it too
+            client.restart(timeout=WAIT_S)
+            assert list(client.run(_profile_ms).values()) == [expected]
+    finally:
+        release(client)
+    null = _profile(tmp_path, "local", **{"profile-interval": None})
+    client = make_client("local", null, n_workers=1, processes=processes, dashboard_address=":0")
+    try:  # null: dask's own default
+        client.wait_for_workers(1, timeout=WAIT_S)
+        dasks = 1000 * dask.utils.parse_timedelta(dask.config.get("distributed.worker.profile.interval"))
+        assert list(client.run(_profile_ms).values()) == [dasks] != [expected]
+    finally:
+        release(client)
 
 
 def _written(scheduler_file: Path) -> bool:

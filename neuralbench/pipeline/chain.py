@@ -202,13 +202,15 @@ def _merge_failed(exc: Exception, target) -> dict[str, Any]:
 
 
 def _write_corpus(build: Build, plan: merge.MergePlan, facts: dict[str, Any]) -> Chain:
-    """Shards (largest first) and the raster one per worker thread, then the footer of it all.
+    """The raster, then the shards largest first, one per worker thread; then the footer of it all.
 
-    The plan goes by value (it is small): scattered data dies with its worker.
+    The raster goes first: it costs as much as several shards of row groups copied, and
+    drawn last it kept the other workers idle at the end of a build. The plan goes by
+    value (it is small): scattered data dies with its worker.
     """
     jobs = sorted(plan.n_shards(), key=lambda job: -sum(r.tokens for r in plan.shards[job[0]][job[1]]))
-    tasks = [Task.call(merge.write_shard, plan, split, k, stage=Stage.SHARDS) for split, k in jobs]
-    tasks.append(Task.call(merge.draw_corpus_raster, plan, stage=Stage.SHARDS))
+    tasks = [Task.call(merge.draw_corpus_raster, plan, stage=Stage.SHARDS)]
+    tasks += [Task.call(merge.write_shard, plan, split, k, stage=Stage.SHARDS) for split, k in jobs]
     build.track.add(Stage.SHARDS, len(tasks) + 1)  # progress: the shards, the raster, the card
     yield Group.of_tasks(tasks, limit="threads")
     return (yield Task.call(merge.finalize_merge, plan, facts, stage=Stage.SHARDS))
