@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from neuralbench.errors import ChecksumError, NeuralbenchError, SourceError
-from neuralbench.sources.local import record_sha256, sha256_file
+from neuralbench.sources.local import file_digest, record_sha256, sha256_file
 
 __all__ = [
     "DEFAULT_URLS",
@@ -299,11 +299,7 @@ def _is_complete(dest: Path, sha256: str, md5: str, size: int | None, verify: bo
 
 
 def _md5_file(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while block := f.read(8 << 20):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, lambda: hashlib.md5(usedforsecurity=False))
 
 
 def _read_json(path: Path) -> Any:
