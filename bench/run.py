@@ -92,7 +92,7 @@ def table(base: list[dict], ours: dict[int, list[dict]], spikes_per_s: float) ->
                     f"{a['wall_s'] / b['wall_s'] * b['cpu_s']['workers'] / a['cpu_s']['workers']:.2f}"
                     for a, b in zip(ours[1], runs, strict=False)
                 ]
-                rows.append(f"Per run, the same scaled by worker CPU-s (2 workers' / 1 worker's): {', '.join(fair)}.")
+                rows.append(f"Per run, scaled by worker CPU-s (theirs / 1 worker's): {', '.join(fair)}.")
     rows.append(f"Kernel alone (bench/micro.py): bin_spike_times {spikes_per_s / MB:.0f} M spikes/s/core.")
     return "\n".join(rows)
 
