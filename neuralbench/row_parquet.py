@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from neuralbench import _parquet_ids as pq_ids
 from neuralbench._thrift import BOOL, I32, I64, LIST, STRUCT, Field, encode_struct, get
 from neuralbench.rowgroups import MAGIC, chunk_span, decode_footer, moved_chunk
 from neuralbench.schema import segment_table
@@ -94,7 +95,12 @@ def _page(page_type: int, header: Field, body: bytes) -> tuple[bytes, int]:
     """A page (thrift header + zstd body) and its uncompressed size, header included."""
     compressed = _CODEC.compress(body, asbytes=True)
     head = encode_struct(
-        [Field(1, I32, page_type), Field(2, I32, len(body)), Field(3, I32, len(compressed)), header]
+        [
+            Field(pq_ids.PH_TYPE, I32, page_type),
+            Field(pq_ids.PH_UNCOMPRESSED, I32, len(body)),
+            Field(pq_ids.PH_COMPRESSED, I32, len(compressed)),
+            header,
+        ]
     )
     return head + compressed, len(head) + len(body)
 
@@ -112,18 +118,24 @@ def encode_counts(counts: np.ndarray) -> tuple[bytes, int, int]:
     dictionary = np.arange(top + 1, dtype="<i4").tobytes()
     dict_page, dict_size = _page(
         _DICTIONARY_PAGE,
-        Field(7, STRUCT, [Field(1, I32, top + 1), Field(2, I32, _PLAIN), Field(3, BOOL, False)]),
+        Field(
+            pq_ids.PH_DICT_HEADER,
+            STRUCT,
+            [Field(1, I32, top + 1), Field(2, I32, _PLAIN), Field(3, BOOL, False)],
+        ),
         dictionary,
     )
     indices = bytes([width]) + _varint((values.size + 7) // 8 << 1 | 1) + _bitpack(values, width)
-    header = [
+    header = [  # DataPageHeader: values, their encoding, the levels' encodings
         Field(1, I32, values.size),
         Field(2, I32, _RLE_DICTIONARY),
         Field(3, I32, _RLE),
         Field(4, I32, _RLE),
     ]
     data_page, data_size = _page(
-        _DATA_PAGE, Field(5, STRUCT, [*header, Field(5, STRUCT, [])]), _levels(n_units, n_bins) + indices
+        _DATA_PAGE,
+        Field(pq_ids.PH_DATA_HEADER, STRUCT, [*header, Field(5, STRUCT, [])]),
+        _levels(n_units, n_bins) + indices,
     )
     return dict_page + data_page, dict_size + data_size, len(dict_page)
 
@@ -133,26 +145,29 @@ def _counts_meta(template: list[Field], counts: np.ndarray, sizes: tuple[int, in
     n_units, n_bins = counts.shape
     n_values = n_units * n_bins
     compressed, uncompressed, data_start = sizes
+    # PageEncodingStats (page type, encoding, count) and SizeStatistics' level histograms
     stats = [Field(1, I32, _DICTIONARY_PAGE), Field(2, I32, _PLAIN), Field(3, I32, 1)]
     data_stats = [Field(1, I32, _DATA_PAGE), Field(2, I32, _RLE_DICTIONARY), Field(3, I32, 1)]
     histograms = [
         Field(2, LIST, (I64, [1, n_units - 1, n_units * (n_bins - 1)])),
         Field(3, LIST, (I64, [0] * _MAX_DEF + [n_values])),
     ]
-    replaced = {
-        2: Field(2, LIST, (I32, [_PLAIN, _RLE, _RLE_DICTIONARY])),
-        5: Field(5, I64, n_values),
-        6: Field(6, I64, uncompressed),
-        7: Field(7, I64, compressed),
-        9: Field(9, I64, len(MAGIC) + data_start),
-        11: Field(11, I64, len(MAGIC)),
-        13: Field(13, LIST, (STRUCT, [stats, data_stats])),
-        16: Field(16, STRUCT, histograms),
-    }
-    if get(template, 4) != _ZSTD:
+    new = [
+        Field(pq_ids.CM_ENCODINGS, LIST, (I32, [_PLAIN, _RLE, _RLE_DICTIONARY])),
+        Field(pq_ids.CM_NUM_VALUES, I64, n_values),
+        Field(pq_ids.CM_UNCOMPRESSED, I64, uncompressed),
+        Field(pq_ids.CM_COMPRESSED, I64, compressed),
+        Field(pq_ids.CM_DATA_PAGE, I64, len(MAGIC) + data_start),
+        Field(pq_ids.CM_DICT_PAGE, I64, len(MAGIC)),
+        Field(pq_ids.CM_ENCODING_STATS, LIST, (STRUCT, [stats, data_stats])),
+        Field(pq_ids.CM_SIZE_STATS, STRUCT, histograms),
+    ]
+    if get(template, pq_ids.CM_CODEC) != _ZSTD:
         raise ValueError("the row writer's options no longer compress with zstd: update row_parquet")
-    kept = [f for f in template if f.id not in replaced and f.id not in (10, 12, 14, 15)]
-    return sorted([*kept, *replaced.values()], key=lambda f: f.id)
+    # the placeholder's statistics describe its one value: dropped, as the index and bloom filter
+    dropped = {f.id for f in new} | {pq_ids.CM_INDEX_PAGE, pq_ids.CM_STATISTICS, *pq_ids.CM_DROPPED}
+    kept = [f for f in template if f.id not in dropped]
+    return sorted([*kept, *new], key=lambda f: f.id)
 
 
 def _row_bytes(counts: np.ndarray, ids: Sequence[str]) -> bytes:
@@ -163,26 +178,33 @@ def _row_bytes(counts: np.ndarray, ids: Sequence[str]) -> bytes:
     template = buf.getvalue()
     footer = decode_footer(template, "the placeholder row")
     (group,) = footer.row_groups
-    first, *rest = get(group, 1)[1]
-    old_start, old_stop = chunk_span(get(first, 3))
+    first, *rest = get(group, pq_ids.RG_COLUMNS)[1]
+    old_start, old_stop = chunk_span(get(first, pq_ids.CC_META))
     ids_stop = footer.spans[0][1]
-    if old_start != len(MAGIC) or any(chunk_span(get(c, 3))[0] < old_stop for c in rest):
+    if old_start != len(MAGIC) or any(chunk_span(get(c, pq_ids.CC_META))[0] < old_stop for c in rest):
         raise ValueError("the placeholder row's counts chunk is not first: update row_parquet")
     chunk, uncompressed, data_start = encode_counts(counts)
     delta = len(chunk) - (old_stop - old_start)
-    meta = _counts_meta(get(first, 3), counts, (len(chunk), uncompressed, data_start))
+    meta = _counts_meta(get(first, pq_ids.CC_META), counts, (len(chunk), uncompressed, data_start))
     columns = [
-        [Field(3, STRUCT, meta) if f.id == 3 else f for f in first],
+        [Field(pq_ids.CC_META, STRUCT, meta) if f.id == pq_ids.CC_META else f for f in first],
         *(moved_chunk(c, delta) for c in rest),
     ]
-    metas = [get(c, 3) for c in columns]
+    metas = [get(c, pq_ids.CC_META) for c in columns]
     group_fields = {
-        1: Field(1, LIST, (STRUCT, columns)),
-        2: Field(2, I64, sum(get(m, 6) for m in metas)),
-        6: Field(6, I64, sum(get(m, 7) for m in metas)),
+        pq_ids.RG_COLUMNS: Field(pq_ids.RG_COLUMNS, LIST, (STRUCT, columns)),
+        pq_ids.RG_TOTAL_BYTE_SIZE: Field(
+            pq_ids.RG_TOTAL_BYTE_SIZE, I64, sum(get(m, pq_ids.CM_UNCOMPRESSED) for m in metas)
+        ),
+        pq_ids.RG_TOTAL_COMPRESSED_SIZE: Field(
+            pq_ids.RG_TOTAL_COMPRESSED_SIZE, I64, sum(get(m, pq_ids.CM_COMPRESSED) for m in metas)
+        ),
     }
     new_group = [group_fields.get(f.id, f) for f in group]
-    file_meta = [Field(4, LIST, (STRUCT, [new_group])) if f.id == 4 else f for f in footer.meta]
+    file_meta = [
+        Field(pq_ids.FM_ROW_GROUPS, LIST, (STRUCT, [new_group])) if f.id == pq_ids.FM_ROW_GROUPS else f
+        for f in footer.meta
+    ]
     tail = encode_struct(file_meta)
     return MAGIC + chunk + template[old_stop:ids_stop] + tail + struct.pack("<i", len(tail)) + MAGIC
 

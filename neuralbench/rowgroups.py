@@ -24,25 +24,31 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from neuralbench._parquet_ids import (
+    CC_DROPPED,
+    CC_ENCRYPTED,
+    CC_FILE_OFFSET,
+    CC_META,
+    CM_COMPRESSED,
+    CM_DATA_PAGE,
+    CM_DICT_PAGE,
+    CM_DROPPED,
+    CM_INDEX_PAGE,
+    FM_ENCRYPTION,
+    FM_KV,
+    FM_NUM_ROWS,
+    FM_ROW_GROUPS,
+    FM_SCHEMA,
+    RG_COLUMNS,
+    RG_FILE_OFFSET,
+    RG_NUM_ROWS,
+    RG_ORDINAL,
+)
 from neuralbench._thrift import I16, I64, LIST, STRUCT, Field, decode_struct, encode_struct, get
 
 __all__ = ["Footer", "chunk_span", "copy_row_groups", "decode_footer", "moved_chunk", "read_footer"]
 
 MAGIC = b"PAR1"
-
-# FileMetaData
-_FM_SCHEMA, _FM_NUM_ROWS, _FM_ROW_GROUPS, _FM_KV = 2, 3, 4, 5
-_FM_ENCRYPTION = (8, 9)
-# RowGroup
-_RG_COLUMNS, _RG_NUM_ROWS, _RG_FILE_OFFSET, _RG_ORDINAL = 1, 3, 5, 7
-# ColumnChunk
-_CC_FILE_OFFSET, _CC_META = 2, 3
-_CC_DROPPED = (4, 5, 6, 7)  # offset index, column index: outside the row group
-_CC_ENCRYPTED = (8, 9)
-# ColumnMetaData
-_CM_COMPRESSED = 7
-_CM_DATA_PAGE, _CM_INDEX_PAGE, _CM_DICT_PAGE = 9, 10, 11
-_CM_DROPPED = (14, 15)  # bloom filter: outside the row group
 
 
 @dataclass
@@ -55,11 +61,11 @@ class Footer:
 
     @property
     def row_groups(self) -> list[list[Field]]:
-        return get(self.meta, _FM_ROW_GROUPS, (STRUCT, []))[1]
+        return get(self.meta, FM_ROW_GROUPS, (STRUCT, []))[1]
 
     def layout_key(self) -> bytes:
         """What every file joined into one must share: schema and key-value metadata."""
-        return encode_struct([f for f in self.meta if f.id in (_FM_SCHEMA, _FM_KV)])
+        return encode_struct([f for f in self.meta if f.id in (FM_SCHEMA, FM_KV)])
 
 
 def read_footer(path: str | os.PathLike[str]) -> Footer:
@@ -98,7 +104,7 @@ def decode_footer(data: bytes, path: str | os.PathLike[str], size: int | None = 
         meta, _ = decode_struct(data[-8 - length : -8])
     except ValueError as exc:
         raise ValueError(f"{path}: parquet footer does not decode: {exc}") from exc
-    if any(get(meta, i) is not None for i in _FM_ENCRYPTION):
+    if any(get(meta, i) is not None for i in FM_ENCRYPTION):
         raise ValueError(f"{path}: encrypted parquet footers are not copied")
     footer = Footer(path, meta, [])
     footer.spans = [_span(path, rg) for rg in footer.row_groups]
@@ -107,18 +113,18 @@ def decode_footer(data: bytes, path: str | os.PathLike[str], size: int | None = 
 
 def chunk_span(meta: list[Field]) -> tuple[int, int]:
     """First and past-the-last byte of a column chunk, from its ColumnMetaData."""
-    data, dictionary = get(meta, _CM_DATA_PAGE), get(meta, _CM_DICT_PAGE)
+    data, dictionary = get(meta, CM_DATA_PAGE), get(meta, CM_DICT_PAGE)
     start = dictionary if dictionary is not None and 0 < dictionary < data else data
-    return start, start + get(meta, _CM_COMPRESSED)
+    return start, start + get(meta, CM_COMPRESSED)
 
 
 def _span(path: Path, group: list[Field]) -> tuple[int, int]:
     """First and past-the-last byte of a row group's column chunks."""
     starts, stops = [], []
-    for chunk in get(group, _RG_COLUMNS, (STRUCT, []))[1]:
-        if any(get(chunk, i) is not None for i in _CC_ENCRYPTED):
+    for chunk in get(group, RG_COLUMNS, (STRUCT, []))[1]:
+        if any(get(chunk, i) is not None for i in CC_ENCRYPTED):
             raise ValueError(f"{path}: encrypted column chunks are not copied")
-        meta = get(chunk, _CC_META)
+        meta = get(chunk, CC_META)
         if meta is None:
             raise ValueError(f"{path}: a column chunk without metadata (in another file?)")
         start, stop = chunk_span(meta)
@@ -133,16 +139,16 @@ def _moved(group: list[Field], delta: int, ordinal: int) -> list[Field]:
     """A row group's metadata with every file offset moved by ``delta`` bytes."""
     out = []
     for f in group:
-        if f.id == _RG_COLUMNS:
+        if f.id == RG_COLUMNS:
             out.append(Field(f.id, LIST, (STRUCT, [moved_chunk(c, delta) for c in f.value[1]])))
-        elif f.id == _RG_FILE_OFFSET:
+        elif f.id == RG_FILE_OFFSET:
             out.append(Field(f.id, I64, f.value + delta))
-        elif f.id == _RG_ORDINAL:
+        elif f.id == RG_ORDINAL:
             continue  # set below, for its new place
         else:
             out.append(f)
     if ordinal < 2**15:
-        out.append(Field(_RG_ORDINAL, I16, ordinal))
+        out.append(Field(RG_ORDINAL, I16, ordinal))
     return sorted(out, key=lambda f: f.id)
 
 
@@ -150,17 +156,17 @@ def moved_chunk(chunk: list[Field], delta: int) -> list[Field]:
     """A ColumnChunk, its file offsets moved by ``delta`` bytes, page indexes and bloom filters dropped."""
     out = []
     for f in chunk:
-        if f.id in _CC_DROPPED:
+        if f.id in CC_DROPPED:
             continue
-        if f.id == _CC_FILE_OFFSET and f.value > 0:
+        if f.id == CC_FILE_OFFSET and f.value > 0:
             f = Field(f.id, I64, f.value + delta)
-        elif f.id == _CC_META:
+        elif f.id == CC_META:
             meta = [
                 Field(m.id, I64, m.value + delta)
-                if m.id in (_CM_DATA_PAGE, _CM_INDEX_PAGE, _CM_DICT_PAGE) and m.value > 0
+                if m.id in (CM_DATA_PAGE, CM_INDEX_PAGE, CM_DICT_PAGE) and m.value > 0
                 else m
                 for m in f.value
-                if m.id not in _CM_DROPPED
+                if m.id not in CM_DROPPED
             ]
             f = Field(f.id, STRUCT, meta)
         out.append(f)
@@ -220,8 +226,8 @@ def copy_row_groups(
             raise ValueError(f"{footer.path}: schema differs from {first.path}'s; its row groups cannot join")
     groups, rows = _write_groups(picked, Path(dest))
     replaced = {
-        _FM_NUM_ROWS: Field(_FM_NUM_ROWS, I64, rows),
-        _FM_ROW_GROUPS: Field(_FM_ROW_GROUPS, LIST, (STRUCT, groups)),
+        FM_NUM_ROWS: Field(FM_NUM_ROWS, I64, rows),
+        FM_ROW_GROUPS: Field(FM_ROW_GROUPS, LIST, (STRUCT, groups)),
     }
     meta = [replaced.get(f.id, f) for f in first.meta]
     footer = encode_struct(meta)
@@ -247,7 +253,7 @@ def _write_groups(picked: Sequence[tuple[Footer, int]], dest: Path) -> tuple[lis
                     handles[footer.path] = open(footer.path, "rb", buffering=0)  # noqa: SIM115
                 _copy_range(handles[footer.path], out, start, stop - start)
                 groups.append(_moved(footer.row_groups[k], pos - start, len(groups)))
-                rows += get(footer.row_groups[k], _RG_NUM_ROWS, 0)
+                rows += get(footer.row_groups[k], RG_NUM_ROWS, 0)
                 pos += stop - start
     finally:
         for handle in handles.values():
