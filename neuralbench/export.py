@@ -149,7 +149,7 @@ def _rows_from_store(
 
 
 def _join_rows(tmp: Path, files: list[Path], sizes: list[int], max_shard_bytes: int) -> int:
-    """Parts of ``<= max_shard_bytes`` joined from one-row files (as :class:`ShardWriter` cuts them)."""
+    """Parts joined from one-row files in order, each closed once it holds ``max_shard_bytes``."""
     groups: list[list[Path]] = [[]]
     filled = 0
     for path, size in zip(files, sizes, strict=True):

@@ -210,8 +210,8 @@ def _row_index(component_dirs: Sequence[Path]) -> tuple[list[Path], list[Row], l
 def _uncompressed_bytes(group: pq.RowGroupMetaData) -> int:
     """A row group's size in memory, from metadata: one byte per uint8 count plus the ids.
 
-    The measure of :class:`neuralbench.shards.ShardWriter` and of the hub's
-    ``max_shard_size`` (uncompressed Arrow bytes), not the zstd file size.
+    The measure of the hub's ``max_shard_size`` (uncompressed Arrow bytes), as the
+    export's row sizes are, not the zstd file size.
     """
     counts = group.column(0).num_values  # spike_counts, the leaf uint8 values
     return counts + sum(group.column(c).total_uncompressed_size for c in range(1, group.num_columns))

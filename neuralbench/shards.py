@@ -1,18 +1,17 @@
 """Parquet shards of bounded size, named as the Hugging Face hub expects.
 
-Rows are appended one table at a time (one row group each, so a row can be read
-back alone); a shard is closed when it reaches ``max_shard_bytes``. Shards are
-written under temporary names and renamed ``<split>-00000-of-0000N.parquet`` at
-the end, when N is known.
+Every row is its own row group, so a row can be read back alone; rows are
+grouped into shards of at most ``max_shard_bytes`` (:func:`plan_shards`) and each
+shard is named ``<split>-00000-of-0000N.parquet`` once N is known
+(:func:`shard_name`). The files are written by ``export`` and ``merge``, through
+:func:`open_parquet`'s settings.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from neuralbench.schema import ID_COLUMNS, SCHEMA
@@ -21,7 +20,6 @@ __all__ = [
     "DEFAULT_SHARD_BYTES",
     "LEAF",
     "WRITER_OPTIONS",
-    "ShardWriter",
     "open_parquet",
     "parquet_rows",
     "plan_shards",
@@ -29,57 +27,6 @@ __all__ = [
 ]
 
 DEFAULT_SHARD_BYTES = 500 << 20
-
-
-class ShardWriter:
-    """Write the rows of one split into ``folder/<split>-*.parquet``.
-
-    Use as a context manager; nothing gets its final name unless the block ends
-    without an exception.
-    """
-
-    def __init__(
-        self, folder: str | os.PathLike[str], split: str, max_shard_bytes: int = DEFAULT_SHARD_BYTES
-    ):
-        self.folder = Path(folder)
-        self.split = split
-        self.max_shard_bytes = max_shard_bytes
-        self.rows = 0
-        self._tmp: list[Path] = []
-        self._writer: pq.ParquetWriter | None = None
-        self._bytes = 0
-
-    def __enter__(self) -> ShardWriter:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        return self
-
-    def write(self, table: pa.Table) -> None:
-        """Append rows; start a new shard when the current one is full."""
-        if self._writer is None or self._bytes >= self.max_shard_bytes:
-            self._writer = self._open()
-        self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
-        self._bytes += table.nbytes
-        self.rows += table.num_rows
-
-    def _open(self) -> pq.ParquetWriter:
-        if self._writer is not None:
-            self._writer.close()
-        path = self.folder / f".{self.split}-{len(self._tmp):05d}.parquet.partial"
-        self._tmp.append(path)
-        self._bytes = 0
-        return open_parquet(path)
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self._writer is None:
-            self._writer = self._open()  # an empty split still gets one (empty) shard
-        self._writer.close()
-        if exc_type is not None:
-            for path in self._tmp:
-                path.unlink(missing_ok=True)
-            return
-        n = len(self._tmp)
-        for i, path in enumerate(self._tmp):
-            os.replace(path, self.folder / shard_name(self.split, i, n))
 
 
 def shard_name(split: str, i: int, n: int) -> str:

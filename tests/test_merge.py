@@ -19,7 +19,7 @@ from neuralbench.merge import (
     write_shard,
 )
 from neuralbench.schema import segment_table
-from neuralbench.shards import ShardWriter
+from neuralbench.shards import open_parquet, shard_name
 
 
 @pytest.mark.parametrize("n", [2, 7, 100, 1201])
@@ -57,12 +57,26 @@ def test_split_is_reproducible_and_seeded():
 
 
 def _component(folder, name, sessions, rows_per_session=2):
+    """A component folder of shards of ~2,000 bytes, one row group a row, as the export writes."""
     rng = np.random.default_rng(len(name))
-    with ShardWriter(folder / "data", "train", max_shard_bytes=2_000) as w:
-        for s in range(sessions):
-            for seg in range(rows_per_session):
-                counts = rng.integers(0, 5, (3, 100), dtype=np.uint8)
-                w.write(segment_table(counts, f"sub-{s % 2}", f"ses-{s}", f"segment_{seg}", name))
+    tables = [
+        segment_table(
+            rng.integers(0, 5, (3, 100), dtype=np.uint8), f"sub-{s % 2}", f"ses-{s}", f"segment_{seg}", name
+        )
+        for s in range(sessions)
+        for seg in range(rows_per_session)
+    ]
+    shards, filled = [[]], 0
+    for table in tables:
+        if shards[-1] and filled >= 2_000:
+            shards, filled = [*shards, []], 0
+        shards[-1].append(table)
+        filled += table.nbytes
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    for i, shard in enumerate(shards):
+        with open_parquet(folder / "data" / shard_name("train", i, len(shards))) as writer:
+            for table in shard:
+                writer.write_table(table, row_group_size=1)
     (folder / ".neuralbench.json").write_text(f'{{"inputs": [], "sessions": {sessions}, "tokens": 0}}')
     return folder
 

@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from neuralbench.schema import ID_COLUMNS, SCHEMA, segment_table
-from neuralbench.shards import LEAF, ShardWriter, open_parquet, parquet_rows, plan_shards, shard_name
+from neuralbench.shards import LEAF, open_parquet, parquet_rows, plan_shards, shard_name
 
 
 def _rows(n, seed=0, shape=(3, 40)):
@@ -41,35 +41,11 @@ def test_plan_shards_balanced_and_bounded(sizes, limit, want):
     assert all(sum(sizes[i] for i in s[:-1]) < limit for s in got)
 
 
-def test_shard_writer_names_every_shard_of_n_and_keeps_the_rows(tmp_path):
-    tables = _rows(7)
-    with ShardWriter(tmp_path, "train", max_shard_bytes=2 * tables[0].nbytes) as writer:
-        for t in tables:
-            writer.write(t)
-    assert writer.rows == 7
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert (
-        names
-        == [shard_name("train", i, 4) for i in range(4)]
-        == [f"train-0000{i}-of-00004.parquet" for i in range(4)]
-    )
-    got = pa.concat_tables([pq.read_table(tmp_path / n) for n in names])
-    assert got.equals(pa.concat_tables(tables))
-    assert all(pq.ParquetFile(tmp_path / n).metadata.num_row_groups in (1, 2) for n in names)
-
-
-def test_shard_writer_leaves_nothing_on_error_and_an_empty_split_one_shard(tmp_path):
-    with pytest.raises(RuntimeError, match="stop"):
-        with ShardWriter(tmp_path / "a", "train", max_shard_bytes=1) as writer:
-            for t in _rows(3):
-                writer.write(t)
-            raise RuntimeError("stop")
-    assert list((tmp_path / "a").iterdir()) == []
-    with ShardWriter(tmp_path / "b", "test"):
-        pass
-    (only,) = (tmp_path / "b").iterdir()
-    assert only.name == "test-00000-of-00001.parquet"
-    assert pq.read_table(only).num_rows == 0 and pq.read_schema(only).metadata == SCHEMA.metadata
+def test_shard_names_are_the_hubs():
+    assert [shard_name("train", i, 4) for i in range(4)] == [
+        f"train-0000{i}-of-00004.parquet" for i in range(4)
+    ]
+    assert shard_name("test", 0, 1) == "test-00000-of-00001.parquet"
 
 
 def test_open_parquet_settings_are_those_of_every_shard(tmp_path):
@@ -95,9 +71,10 @@ def test_shards_read_by_datasets_and_duckdb(tmp_path):
 
     tables = [segment_table(_mua(seed=s), "s", f"ses-{s}", "segment_0", "xiao") for s in range(2)]
     tables.append(segment_table(np.zeros((0, 0), np.uint8), "s", "empty", "segment_0", "xiao"))
-    with ShardWriter(tmp_path / "data", "train", max_shard_bytes=1) as writer:
-        for t in tables:
-            writer.write(t)
+    (tmp_path / "data").mkdir()
+    for i, table in enumerate(tables):  # a shard a row, the last one empty of units and bins
+        with open_parquet(tmp_path / "data" / shard_name("train", i, len(tables))) as writer:
+            writer.write_table(table, row_group_size=1)
     want = pa.concat_tables(tables).to_pylist()
     ds = load_dataset(str(tmp_path), split="train")
     assert ds.to_list() == want
