@@ -180,12 +180,9 @@ class _Watch(threading.Thread):
     def run(self) -> None:
         while not self.halt.wait(self.poll_s):
             try:
-                n = _n_workers(self.client)
+                n = self.count()
             except Exception:  # the client is closing: nothing left to watch
                 return
-            if n < self.seen:
-                logger.warning("lost %d of %d dask workers", self.seen - n, self.seen)
-            self.seen = n
             self._replace_lost_jobs()
             if (reason := self.clock.check(n)) is not None:
                 self.reason = reason
@@ -194,6 +191,14 @@ class _Watch(threading.Thread):
                 else:
                     signal.pthread_kill(self.main, signal.SIGINT)  # wakes the main thread at once
                 return
+
+    def count(self) -> int:
+        """The workers there now; a drop since the last count is logged."""
+        n = _n_workers(self.client)
+        if n < self.seen:
+            logger.warning("lost %d of %d dask workers", self.seen - n, self.seen)
+        self.seen = n
+        return n
 
     def _replace_lost_jobs(self) -> None:
         """Resubmit a job whose worker left (dask-jobqueue drops it 15 s after it went)."""
@@ -236,5 +241,7 @@ def watch_workers(
     finally:
         watch.halt.set()
         watch.join(timeout=60)
+        with contextlib.suppress(Exception):  # a worker lost since the last poll is reported too
+            watch.count()
         if in_main and not callable(previous):
             signal.signal(signal.SIGINT, previous)

@@ -59,6 +59,19 @@ def test_watch_stops_the_main_thread_when_every_worker_is_gone() -> None:
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # left as it was
 
 
+def test_a_worker_lost_after_the_last_poll_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """A build that ends between two polls still says that a worker left during it."""
+    with LocalCluster(n_workers=2, dashboard_address=":0") as cluster, Client(cluster) as client:
+        client.wait_for_workers(2, timeout=60)
+        with caplog.at_level("WARNING", logger="neuralbench.pipeline.watch"):
+            with watch_workers(client, timeout=60, poll_s=600):  # no poll while inside
+                cluster.scale(1)
+                deadline = time.monotonic() + 60
+                while len(client.nthreads()) > 1 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+        assert "lost 1 of 2 dask workers" in caplog.text
+
+
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """Many short sessions (so a build runs long after its first one) and their local build."""
