@@ -197,6 +197,11 @@ _OURS = ("jobs", "worker_timeout", "profile_interval")
 _PROFILE_ENV = "DASK_DISTRIBUTED__WORKER__PROFILE__INTERVAL"
 
 
+def _passed(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings the cluster's constructor takes: not ours, not null."""
+    return {k: v for k, v in settings.items() if k not in _OURS and v is not None}
+
+
 def _profile_config(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``dask.config.set`` keys for ``profile-interval`` (none when null: dask's own)."""
     interval = settings.get("profile_interval")
@@ -206,7 +211,7 @@ def _profile_config(settings: Mapping[str, Any]) -> dict[str, Any]:
 def _local_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
     """LocalCluster keywords. A Nanny gets the profiler's interval in its own copy of the
     ``distributed`` config (it merges only top-level keys), so a restarted worker has it too."""
-    kwargs = {k: v for k, v in settings.items() if k not in _OURS and v is not None}
+    kwargs = _passed(settings)
     if settings.get("processes", True) and (keys := _profile_config(settings)):
         with dask.config.set(keys):
             kwargs["config"] = {"distributed": copy.deepcopy(dask.config.get("distributed"))}
@@ -215,7 +220,7 @@ def _local_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def _batch_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
     """dask-jobqueue keywords; a worker job reads the profiler's interval from its environment."""
-    kwargs = {k: v for k, v in settings.items() if k not in _OURS and v is not None}
+    kwargs = _passed(settings)
     if (interval := settings.get("profile_interval")) is not None:
         prologue = list(kwargs.get("job_script_prologue") or [])
         kwargs["job_script_prologue"] = [*prologue, f"export {_PROFILE_ENV}={interval}"]
